@@ -1,0 +1,211 @@
+"""The ``check`` fixture: assertions that produce grades and student feedback.
+
+A suite compares with ``check.close(actual, expected)``. A failure raises
+:class:`GradeFailure` carrying a one-line message (which call, which inputs, how far
+off), a hint naming the likely mistake, and metrics; the rubric's partial-credit tiers
+may turn a near miss into partial credit instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+
+from grader.compare import Comparison, Tolerance, compare, kind_of, tolerance_for
+from grader.describe import describe_call, describe_value
+from grader.diagnosis import Mistake, error_hint, likely_mistake
+from grader.errors import StudentError, StudentFailure
+
+
+class GradeFailure(Exception):
+    """A graded check failed; the test ends with this message and credit."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        metrics: dict[str, float] | None = None,
+        credit: float = 0.0,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.metrics = metrics or {}
+        self.credit = credit
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Partial credit for errors up to ``within`` times the tolerance."""
+
+    within: float
+    credit: float
+
+
+@dataclass
+class CheckState:
+    """What the checks of one test found; read by the plugin after the test."""
+
+    credit: float = 1.0
+    message: str = ""
+    hint: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    worst_ratio: float = -1.0
+
+
+class Checker:
+    """Assertions for one test of one submission."""
+
+    def __init__(
+        self,
+        tiers: tuple[Tier, ...] = (),
+        show_expected: bool = False,
+        last_call: Callable[[], tuple[str, tuple, dict] | None] = lambda: None,
+    ):
+        self.tiers = tuple(sorted(tiers, key=lambda t: t.within))
+        self.show_expected = show_expected
+        self._last_call = last_call
+        self.state = CheckState()
+
+    # -- helpers --------------------------------------------------------------------
+    def _subject(self, what: str | None) -> str:
+        if what:
+            return what
+        last = self._last_call()
+        if last is None:
+            return "the result"
+        name, args, kwargs = last
+        return describe_call(name, args, kwargs)
+
+    def _record(self, comparison: Comparison) -> None:
+        ratio = comparison.ratio if comparison.ratio is not None else 0.0
+        if ratio >= self.state.worst_ratio and comparison.metrics():
+            self.state.worst_ratio = ratio
+            self.state.metrics = comparison.metrics()
+
+    def _credit_for(self, ratio: float | None) -> float:
+        if ratio is None or not math.isfinite(ratio):
+            return 0.0
+        for tier in self.tiers:
+            if ratio <= tier.within:
+                return tier.credit
+        return 0.0
+
+    # -- the assertions --------------------------------------------------------------
+    def close(
+        self,
+        actual: Any,
+        expected: Any,
+        *,
+        rtol: float | None = None,
+        atol: float | None = None,
+        scale: float = 1.0,
+        what: str | None = None,
+        mistakes: tuple[Mistake, ...] | list[Mistake] = (),
+        hint: str | None = None,
+        check_dtype: bool = True,
+    ) -> None:
+        """``actual`` matches ``expected`` within dtype-aware tolerances.
+
+        ``scale`` multiplies the absolute tolerance (pass the inputs' magnitude when
+        rounding of large inputs is expected); ``rtol``/``atol`` override the defaults.
+        """
+        tol = _tolerance(expected, rtol, atol, scale)
+        comparison = compare(actual, expected, tol, check_dtype=check_dtype)
+        self._record(comparison)
+        if comparison.ok:
+            return
+        subject = self._subject(what)
+        message = f"{subject} {comparison.message}"
+        if self.show_expected:
+            message += f"; expected {describe_value(expected)}"
+        found = likely_mistake(actual, expected, comparison, mistakes, tol) or hint
+        credit = self._credit_for(comparison.ratio) if comparison.problem == "values" else 0.0
+        if credit > 0.0:
+            if credit < self.state.credit:
+                self.state.credit = credit
+                self.state.message = message
+                self.state.hint = found
+            return
+        raise GradeFailure(message, found, comparison.metrics())
+
+    def equal(self, actual: Any, expected: Any, *, what: str | None = None, hint: str | None = None) -> None:
+        """Exact equality (integers, booleans, strings, exact tensors)."""
+        self.close(actual, expected, rtol=0.0, atol=0.0, what=what, hint=hint)
+
+    def that(self, condition: bool, message: str, hint: str | None = None) -> None:
+        """A plain condition with its own student-facing message."""
+        if not condition:
+            raise GradeFailure(message, hint)
+
+    def fail(self, message: str, hint: str | None = None) -> None:
+        raise GradeFailure(message, hint)
+
+    def credit(self, fraction: float, message: str, hint: str | None = None) -> None:
+        """Award at most ``fraction`` of this test's points (0 fails it)."""
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction <= 0.0:
+            raise GradeFailure(message, hint)
+        if fraction < self.state.credit:
+            self.state.credit = fraction
+            self.state.message = message
+            self.state.hint = hint
+
+    def unchanged(self, before: Any, after: Any, what: str) -> None:
+        """An argument the student must not modify came back equal to what was sent."""
+        comparison = compare(after, before, Tolerance(0.0, 0.0))
+        if not comparison.ok:
+            raise GradeFailure(
+                f"{self._subject(None)} modified its argument {what} in place",
+                "work on a copy (x.clone()) or use out-of-place operations; inputs must not change",
+            )
+
+    @contextlib.contextmanager
+    def raises(self, exc: type[BaseException] | str, match: str | None = None, hint: str | None = None) -> Iterator[None]:
+        """The block must make the student's code raise ``exc`` (by name, e.g. ValueError)."""
+        name = exc if isinstance(exc, str) else exc.__name__
+        try:
+            yield
+        except StudentError as err:
+            if not err.is_a(name):
+                stub = err.type_name == "NotImplementedError"
+                raise GradeFailure(
+                    f"{err.call or 'the call'} raised {err.type_name} but should raise {name}",
+                    error_hint(err.type_name, err.exc_message) if stub else hint,
+                ) from None
+            if match and not re.search(match, err.exc_message, flags=re.IGNORECASE):
+                raise GradeFailure(
+                    f"{err.call or 'the call'} raised {name} with message {err.exc_message[:120]!r}, "
+                    f"which should mention {match!r}",
+                    hint or "name the offending argument in the error message",
+                ) from None
+            return
+        except StudentFailure:
+            raise
+        last = self._last_call()
+        subject = describe_call(*last) if last else "the call"
+        raise GradeFailure(f"{subject} returned without raising {name}", hint)
+
+
+def _tolerance(expected: Any, rtol: float | None, atol: float | None, scale: float) -> Tolerance:
+    base = _base_tolerance(expected)
+    tol = Tolerance(base.rtol if rtol is None else rtol, base.atol if atol is None else atol)
+    return tol.scaled(scale) if scale != 1.0 else tol
+
+
+def _base_tolerance(expected: Any) -> Tolerance:
+    if isinstance(expected, torch.Tensor):
+        return tolerance_for(expected.dtype)
+    if isinstance(expected, (list, tuple)) and expected:
+        return _base_tolerance(expected[0])
+    if isinstance(expected, dict) and expected:
+        return _base_tolerance(next(iter(expected.values())))
+    return tolerance_for(torch.float64)
+
+
+__all__ = ["Checker", "CheckState", "GradeFailure", "Mistake", "Tier", "kind_of"]

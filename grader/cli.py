@@ -1,0 +1,167 @@
+"""The ``grader`` command: a thin click layer over the library.
+
+Commands parse their arguments, call library functions and print. Library errors
+(:class:`~grader.errors.GraderError`) become one line on stderr and the exit status the
+contract names: 2 for a usage error, 1 when the grader itself failed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from grader import __version__
+from grader.course import find_course, find_public_tests, public_config
+from grader.engine import grade as run_grade
+from grader.errors import GraderError
+from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
+from grader.scoring import SubmissionResult
+from grader.submission import Submission, find_submissions
+from grader.topics import TOPICS
+
+_TOPIC = click.Choice(list(TOPICS))
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GraderError as exc:
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: no results were written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="grader")
+def cli() -> None:
+    """Grade neural-network assignments: hidden suites in a sandbox, rubric scores."""
+
+
+def _meta(device: str, started: float) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "device": device,
+        "python": platform.python_version(),
+        "seconds": round(time.time() - started, 3),
+    }
+
+
+def _run(config, subs: list[Submission], jobs: int, quiet: bool) -> list[SubmissionResult]:
+    if len(subs) == 1 or quiet:
+        return run_grade(config, subs, jobs=jobs)
+    with click.progressbar(
+        length=len(subs), label="grading", show_pos=True, show_eta=True, file=sys.stderr
+    ) as bar:
+        return run_grade(config, subs, on_result=lambda _r: bar.update(1), jobs=jobs)
+
+
+def _write_outputs(
+    results: list[SubmissionResult], meta: dict, json_path: str | None, csv_path: str | None, gs_path: str | None
+) -> None:
+    if json_path:
+        write_json(json_path, results, meta)
+    if csv_path:
+        write_csv(csv_path, results)
+    if gs_path:
+        write_gradescope(gs_path, results)
+
+
+@cli.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path())
+@click.option("--topic", "topics", multiple=True, type=_TOPIC, help="Grade only these topics (repeatable).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Submissions graded in parallel.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON (schema 1).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write a row per student, a column per topic.")
+@click.option("--gradescope", "gs_path", type=click.Path(), help="Write Gradescope results.json (a folder for several).")
+@click.option("--course", type=click.Path(file_okay=False), help="Course folder (default: current folder or this checkout).")
+@click.option("--rubric", type=click.Path(dir_okay=False), help="Use this rubric instead of the course's.")
+@click.option("--details/--no-details", default=None, help="Show failing cases (default: for a single submission).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet) -> None:
+    """Grade SUBMISSION folders against the hidden suites."""
+    started = time.time()
+    subs = find_submissions(list(submissions))
+    config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
+    results = _run(config, subs, jobs, quiet)
+    _write_outputs(results, _meta(device, started), json_path, csv_path, gs_path)
+    if quiet:
+        return
+    if details is None:
+        details = len(results) == 1
+    if details:
+        for r in results:
+            click.echo(render_details(r))
+            click.echo()
+    click.echo(render_table(results))
+
+
+@cli.command()
+@click.argument("topics", nargs=-1, type=_TOPIC)
+@click.option("--path", "path", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder with your topic files.")
+@click.option("--tests", "tests", type=click.Path(file_okay=False), help="Public tests folder.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+def check(topics, path, tests, device, json_path) -> None:
+    """Run the public tests on your own work (all topics, or the TOPICS named)."""
+    started = time.time()
+    folder = Path(path)
+    subs = find_submissions([folder])
+    config = public_config(find_public_tests(folder.resolve(), tests), tuple(topics), device)
+    results = run_grade(config, subs)
+    _write_outputs(results, _meta(device, started), json_path, None, None)
+    for r in results:
+        click.echo(render_details(r))
+
+
+@cli.command()
+@click.option("--course", type=click.Path(file_okay=False), help="Course folder.")
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def validate(course, jobs, device) -> None:
+    """Check the course: reference full marks, stubs zero, repeatable scores."""
+    from grader.validate import validate_course
+
+    findings = validate_course(find_course(course), jobs=jobs, device=device)
+    for f in findings:
+        click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.name}")
+        if not f.ok and f.detail:
+            for line in f.detail.splitlines():
+                click.echo(f"     {line}")
+    if not all(f.ok for f in findings):
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--course", type=click.Path(file_okay=False), help="Course folder.")
+@click.option("--check", "check_only", is_flag=True, help="Only report stubs that are out of date (exit 1 if any).")
+def stubs(course, check_only) -> None:
+    """Regenerate assignments/<topic>.py from the reference's solution regions."""
+    from grader.stubgen import sync_stubs
+
+    root = find_course(course).root
+    changed = sync_stubs(root, write=not check_only)
+    for path in changed:
+        click.echo(f"{'out of date' if check_only else 'wrote'}: {path.relative_to(root)}")
+    if not changed:
+        click.echo("stubs are up to date")
+    if check_only and changed:
+        raise click.exceptions.Exit(1)
+
+
+def main() -> None:
+    cli(prog_name="grader")
+
+
+if __name__ == "__main__":
+    main()

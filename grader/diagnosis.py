@@ -1,0 +1,167 @@
+"""Naming the likely mistake behind a wrong answer.
+
+Suites list :class:`Mistake` objects for the slips they expect (what a student's
+function returns when it forgets the bias correction, say); :func:`likely_mistake`
+reports the first one the student's output matches, and otherwise falls back on
+:func:`generic_hint`, which recognises shape, dtype, sign and scale slips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from grader.compare import Comparison, Tolerance, compare
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known slip and how to recognise it.
+
+    Give exactly one of ``value`` (what the slip returns for this case, or a function
+    computing it), ``problem`` (a :class:`~grader.compare.Comparison` problem such as
+    ``"nan"`` or ``"shape"``) or ``when`` (a predicate on the student's output).
+    """
+
+    hint: str
+    value: Any = None
+    problem: str | None = None
+    when: Callable[[Any], bool] | None = None
+    rtol: float | None = None
+
+    def matches(self, actual: Any, comparison: Comparison, tol: Tolerance | None) -> bool:
+        if self.problem is not None:
+            return comparison.problem == self.problem
+        if self.when is not None:
+            try:
+                return bool(self.when(actual))
+            except Exception:
+                return False
+        if self.value is None:
+            return False
+        candidate = self.value() if callable(self.value) else self.value
+        if self.rtol is not None and tol is not None:
+            tol = Tolerance(self.rtol, tol.atol)
+        try:
+            return compare(actual, candidate, tol).ok
+        except TypeError:
+            return False
+
+
+def likely_mistake(
+    actual: Any,
+    expected: Any,
+    comparison: Comparison,
+    mistakes: tuple[Mistake, ...] | list[Mistake] = (),
+    tol: Tolerance | None = None,
+) -> str | None:
+    for mistake in mistakes:
+        if mistake.matches(actual, comparison, tol):
+            return mistake.hint
+    return generic_hint(actual, expected, comparison)
+
+
+def generic_hint(actual: Any, expected: Any, comparison: Comparison) -> str | None:
+    """Hints that need no knowledge of the function under test."""
+    problem = comparison.problem
+    if problem == "dtype":
+        return (
+            "keep the input's dtype: make new tensors with dtype=x.dtype (torch.tensor and "
+            "torch.zeros default to float32, numpy to float64)"
+        )
+    if problem == "device":
+        return "make new tensors on the input's device (device=x.device)"
+    if problem == "type" and isinstance(actual, float) and isinstance(expected, torch.Tensor):
+        return "return a tensor, not a Python float (.item() converts to a float)"
+    if not (isinstance(actual, torch.Tensor) and isinstance(expected, torch.Tensor)):
+        return None
+    if problem == "shape":
+        return _shape_hint(actual, expected)
+    if problem in ("nan", "inf"):
+        return (
+            "the result overflowed or took log(0): rewrite the formula in a numerically "
+            "stable form (subtract the max before exp, clamp or use log1p)"
+        )
+    if problem == "values" and expected.is_floating_point() and actual.is_floating_point():
+        return _scale_hint(actual.to(torch.float64), expected.to(torch.float64))
+    return None
+
+
+def _shape_hint(actual: torch.Tensor, expected: torch.Tensor) -> str | None:
+    if expected.dim() == 1 and actual.dim() == 2 and actual.shape == (expected.shape[0], expected.shape[0]):
+        return "an (N, 1) tensor was broadcast against an (N,) one: keep both (N,)"
+    if actual.dim() == 0 and expected.dim() > 0:
+        return "the result was reduced to a scalar: check the reduction and the dim argument"
+    if expected.dim() == 0 and actual.dim() > 0:
+        return "the result should be a scalar: reduce over every element"
+    if actual.numel() == expected.numel():
+        if actual.dim() == 2 and actual.shape == expected.shape[::-1]:
+            return "the result looks transposed"
+        return "the right number of entries in the wrong shape: check reshapes and keepdim"
+    return None
+
+
+def _scale_hint(a: torch.Tensor, e: torch.Tensor) -> str | None:
+    if e.numel() == 0:
+        return None
+    if e.numel() == 1:
+        # Any two scalars are multiples of each other; only a whole-number ratio (a sum
+        # instead of a mean, a missing 1/2) is evidence of a missing factor.
+        ea, aa = float(e.reshape(())), float(a.reshape(()))
+        if ea == 0.0 or aa == 0.0:
+            return None
+        k = aa / ea
+        for ratio in (k, 1.0 / k):
+            whole = round(abs(ratio))
+            if 2 <= whole <= 100_000 and abs(abs(ratio) - whole) <= 1e-6 * whole:
+                sign = "" if ratio > 0 else "minus "
+                shown = f"{sign}{whole}" if ratio is k else f"{sign}1/{whole}"
+                return f"the result is {shown} times the expected one: check constant factors such as 1/N, 1/2 or 2"
+        if abs(k + 1.0) < 1e-6:
+            return "the result has the wrong sign"
+        return None
+    if a.dim() == 2 and a.shape[0] == a.shape[1] and a.shape[0] > 1 and torch.allclose(a.T, e, rtol=1e-5, atol=1e-8):
+        return "the result looks transposed"
+    denom = float((e * e).sum())
+    if denom == 0.0:
+        return None
+    if not bool(a.any()):
+        return "the result is all zeros"
+    k = float((a * e).sum()) / denom
+    residual = float(((a - k * e) ** 2).sum()) ** 0.5 / denom**0.5
+    if residual > 1e-6 or abs(k - 1.0) < 1e-6:
+        return None
+    if abs(k + 1.0) < 1e-6:
+        return "the result has the wrong sign"
+    return f"the result is {k:.4g} times the expected one: check constant factors such as 1/N, 1/2 or 2"
+
+
+# Substrings of common runtime errors and what they usually mean in this course.
+ERROR_HINTS: tuple[tuple[str, str], ...] = (
+    ("a leaf Variable that requires grad is being used in an in-place operation",
+     "update parameters in place inside `with torch.no_grad():`"),
+    ("expected scalar type", "mixed dtypes: make new tensors with dtype=x.dtype"),
+    ("Expected all tensors to be on the same device", "make new tensors on the input's device (device=x.device)"),
+    ("must match the size of tensor", "the shapes do not line up: check transposes, keepdim and broadcasting"),
+    ("mat1 and mat2 shapes cannot be multiplied", "the matrix shapes do not line up: check which side is transposed"),
+    ("unsupported operand type(s) for", "a value is None or of the wrong type here (is a gradient None?)"),
+    ("'NoneType' object", "a value is None here: skip parameters whose .grad is None"),
+    ("division by zero", "a count or step number is 0 where it is divided by"),
+    ("out of bounds", "an index is out of range: check the class indices and dims"),
+)
+
+
+def error_hint(type_name: str, message: str) -> str | None:
+    """A hint for an exception raised by student code, from its type and message."""
+    if type_name == "NotImplementedError":
+        return "this function is still the stub: replace the raise NotImplementedError line"
+    if type_name in ("MemoryError",) or "can't allocate memory" in message or "DefaultCPUAllocator" in message:
+        return "the memory limit was reached: avoid building huge intermediate tensors"
+    if type_name == "RecursionError":
+        return "the recursion is too deep: use an explicit stack or loop"
+    for needle, hint in ERROR_HINTS:
+        if needle.lower() in message.lower():
+            return hint
+    return None

@@ -1,0 +1,401 @@
+"""The pytest plugin that runs hidden or public suites against submissions.
+
+Suites are ordinary pytest files. This plugin supplies their fixtures (``student``,
+``reference``, ``check``, ``gen``, and the ``device``/``dtype`` parameters), collects
+them once, then runs every collected test for each submission in turn inside the same
+pytest session, so a class run pays for collection once. It records an
+:class:`~grader.scoring.Outcome` per test from what the test raised, never from
+pytest's pass/fail alone, and turns them into scores with the rubric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pytest
+import torch
+
+from grader.checks import Checker, GradeFailure
+from grader.diagnosis import error_hint
+from grader.errors import StudentError, StudentFailure, StudentTimeout
+from grader.proxy import StudentProxy
+from grader.reference import ReferenceModules
+from grader.rubric import Rubric
+from grader.sandbox import Zygote
+from grader.scoring import (
+    Outcome,
+    SubmissionResult,
+    TestResult,
+    penalty_test,
+    score_test,
+    submission_result,
+    topic_result,
+)
+from grader.session import SubmissionSession
+from grader.submission import Prepared, Submission, prepare
+from grader.topics import TOPICS
+
+try:  # public since pytest 8; the same function under its long-standing private name
+    from _pytest.runner import runtestprotocol
+except ImportError:  # pragma: no cover
+    from pytest import runtestprotocol  # type: ignore[attr-defined,no-redef]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to grade with: where the suites are, the rubric, the reference, devices."""
+
+    tests_dir: Path
+    rubric: Rubric
+    reference_dir: Path | None = None
+    topics: tuple[str, ...] | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    topic: str
+    group: str
+    test_id: str
+    device: str | None
+
+
+@dataclass
+class Current:
+    """The submission being graded right now."""
+
+    prepared: Prepared
+    session: SubmissionSession
+    proxy: StudentProxy
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    suite_seconds: float = 0.0
+    internal_errors: list[str] = field(default_factory=list)
+
+
+INFO = pytest.StashKey[ItemInfo]()
+CHECKER = pytest.StashKey[Checker]()
+
+
+def stable_seed(*parts: Any) -> int:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
+
+
+class GradingPlugin:
+    """Fixtures and hooks for one grading run over many submissions."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        source: Iterable[Submission],
+        on_result: Callable[[SubmissionResult], None],
+        zygote: Zygote,
+    ):
+        self.config = config
+        self.rubric = config.rubric
+        self.source = source
+        self.on_result = on_result
+        self.zygote = zygote
+        self.devices = self._devices(config.device)
+        self._reference = ReferenceModules(config.reference_dir) if config.reference_dir else None
+        self.items: list[pytest.Item] = []
+        self.groups: dict[str, dict[str, list[pytest.Item]]] = {}
+        self.fatal: str | None = None
+        self.current: Current | None = None
+
+    @staticmethod
+    def _devices(choice: str) -> tuple[str, ...]:
+        if choice == "cpu":
+            return ("cpu",)
+        if choice == "cuda":
+            return ("cuda",)
+        return ("cpu", "cuda") if cuda_available() else ("cpu",)
+
+    # -- fixtures -------------------------------------------------------------------
+    @pytest.fixture
+    def student(self) -> StudentProxy:
+        assert self.current is not None, "the student fixture is only available while grading"
+        return self.current.proxy
+
+    @pytest.fixture(scope="session")
+    def reference(self) -> ReferenceModules:
+        if self._reference is None:
+            pytest.fail("the reference is not available to public tests", pytrace=False)
+        return self._reference
+
+    @pytest.fixture
+    def check(self, request: pytest.FixtureRequest) -> Checker:
+        info = request.node.stash.get(INFO, None)
+        group = self.rubric.topics[info.topic].groups.get(info.group) if info else None
+        session = self.current.session if self.current else None
+        checker = Checker(
+            tiers=group.tiers if group else (),
+            show_expected=self.rubric.show_expected,
+            last_call=(lambda: session.last_call) if session else (lambda: None),
+        )
+        request.node.stash[CHECKER] = checker
+        return checker
+
+    @pytest.fixture
+    def gen(self, request: pytest.FixtureRequest) -> torch.Generator:
+        """A CPU generator seeded from the rubric's seed and the test's id."""
+        return torch.Generator().manual_seed(stable_seed(self.rubric.seed, request.node.nodeid))
+
+    # -- collection -----------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "topic(name): the topic a suite file grades")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        already = {
+            name.strip()
+            for mark in metafunc.definition.iter_markers("parametrize")
+            for name in (mark.args[0].split(",") if isinstance(mark.args[0], str) else mark.args[0])
+        }
+        if "device" in metafunc.fixturenames and "device" not in already:
+            metafunc.parametrize("device", ["cpu", "cuda"])
+        if "dtype" in metafunc.fixturenames and "dtype" not in already:
+            metafunc.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and self.fatal is None:
+            text = str(report.longrepr).strip().splitlines()
+            detail = text[-1] if text else "collection failed"
+            self.fatal = f"the test suite {report.nodeid or self.config.tests_dir} cannot be loaded: {detail}"
+
+    def _topic_of(self, item: pytest.Item) -> str | None:
+        mark = item.get_closest_marker("topic")
+        if mark and mark.args:
+            return str(mark.args[0])
+        stem = Path(str(item.fspath)).stem
+        if stem.startswith("test_"):
+            stem = stem[5:]
+        for topic in sorted(TOPICS, key=len, reverse=True):
+            if stem == topic or stem.startswith(topic + "_"):
+                return topic
+        return None
+
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
+        keep, drop = [], []
+        for item in items:
+            topic = self._topic_of(item)
+            if topic is None:
+                self.fatal = self.fatal or (
+                    f"{item.nodeid}: cannot tell which topic this test grades; name the file "
+                    "test_<topic>.py or mark it with @pytest.mark.topic('<topic>')"
+                )
+                drop.append(item)
+                continue
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            device = params.get("device")
+            if (self.config.topics and topic not in self.config.topics) or (
+                device is not None and str(device) not in self.devices
+            ):
+                drop.append(item)
+                continue
+            name = getattr(item, "originalname", item.name)
+            group = name[5:] if name.startswith("test_") else name
+            callspec = getattr(item, "callspec", None)
+            test_id = f"{topic}::{group}" + (f"[{callspec.id}]" if callspec else "")
+            item.stash[INFO] = ItemInfo(topic, group, test_id, str(device) if device else None)
+            # The plugin reads outcomes itself; pytest's traceback rendering (it re-parses
+            # every frame's source) would cost tens of milliseconds per failed case.
+            item.repr_failure = _short_failure  # type: ignore[method-assign]
+            keep.append(item)
+            self.groups.setdefault(topic, {}).setdefault(group, []).append(item)
+        items[:] = keep
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        self.items = keep
+        self._check_rubric()
+
+    def _check_rubric(self) -> None:
+        if self.fatal:
+            return
+        for topic, groups in self.groups.items():
+            rubric_topic = self.rubric.topics.get(topic)
+            if rubric_topic is None:
+                self.fatal = f"{self.rubric.source}: no points for topic {topic!r} (its tests are in the suite)"
+                return
+            for group in groups:
+                if group not in rubric_topic.groups:
+                    self.fatal = (
+                        f"{self.rubric.source}: topics.{topic}.tests has no entry for test '{group}' "
+                        f"(test_{group} in the {topic} suite)"
+                    )
+                    return
+        wanted = self.config.topics or tuple(self.rubric.topics)
+        for topic in wanted:
+            if topic not in self.rubric.topics:
+                continue
+            for group in self.rubric.topics[topic].groups:
+                if group not in self.groups.get(topic, {}) and self._selected_anywhere(topic):
+                    self.fatal = (
+                        f"{self.rubric.source}: topics.{topic}.tests.{group} names no test in the suite"
+                    )
+                    return
+
+    def _selected_anywhere(self, topic: str) -> bool:
+        return topic in self.groups
+
+    @property
+    def graded_topics(self) -> list[str]:
+        return [t for t in TOPICS if t in self.groups]
+
+    # -- running ----------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if self.fatal:
+            return True
+        for submission in self.source:
+            self.on_result(self.grade(submission))
+        return True
+
+    def grade(self, submission: Submission) -> SubmissionResult:
+        t0 = time.perf_counter()
+        job = Path(tempfile.mkdtemp(prefix="grader-job-"))
+        try:
+            prepared = prepare(submission, job, self.graded_topics)
+            scratch = job / "scratch"
+            scratch.mkdir()
+            runnable_topics = prepared.present - set(prepared.broken)
+            session = SubmissionSession(
+                self.zygote,
+                str(prepared.module_dir),
+                str(scratch),
+                runnable_topics,
+                self.rubric.limits,
+                cuda="cuda" in self.devices,
+                broken_topics=prepared.broken,
+            )
+            self.current = Current(prepared, session, StudentProxy(lambda: session))
+            prep_seconds = time.perf_counter() - t0
+            runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics]
+            for i, item in enumerate(runnable):
+                nextitem = runnable[i + 1] if i + 1 < len(runnable) else None
+                runtestprotocol(item, nextitem=nextitem, log=False)
+                session.reset()
+            stats = session.close()
+            current = self.current
+        finally:
+            self.current = None
+            shutil.rmtree(job, ignore_errors=True)
+        total = time.perf_counter() - t0
+        timing = {
+            "total_s": round(total, 4),
+            "prepare_s": round(prep_seconds, 4),
+            "suite_s": round(current.suite_seconds, 4),
+            "spawn_s": round(stats.spawn_seconds, 4),
+            "student_calls": stats.calls,
+            "student_call_s": round(stats.call_seconds, 4),
+            "workers": stats.workers,
+            "student_cpu_s": round(stats.cpu_seconds, 4),
+        }
+        return self._result(current, timing)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        current = self.current
+        info = item.stash.get(INFO, None)
+        if current is None or info is None:
+            return
+        current.suite_seconds += report.duration
+        if call.when == "teardown" or info.test_id in current.outcomes and call.when != "call":
+            return
+        if call.when == "setup" and call.excinfo is None:
+            return
+        current.outcomes[info.test_id] = self._outcome(item, call, current)
+
+    def _outcome(self, item: pytest.Item, call: pytest.CallInfo, current: Current) -> Outcome:
+        checker = item.stash.get(CHECKER, None)
+        state = checker.state if checker else None
+        metrics = dict(state.metrics) if state else {}
+        excinfo = call.excinfo
+        if excinfo is None:
+            if state is not None and state.credit < 1.0:
+                return Outcome("partial", state.credit, state.message, state.hint, metrics)
+            return Outcome("passed", 1.0, "", None, metrics)
+        exc = excinfo.value
+        if isinstance(exc, GradeFailure):
+            status = "partial" if exc.credit > 0 else "failed"
+            return Outcome(status, exc.credit, exc.message, exc.hint, exc.metrics or metrics)
+        if isinstance(exc, StudentFailure):
+            hint = _failure_hint(exc)
+            return Outcome(exc.status, 0.0, exc.message, hint, metrics)  # type: ignore[arg-type]
+        if isinstance(exc, AssertionError):
+            first = (str(exc).strip().splitlines() or ["a check failed"])[0]
+            return Outcome("failed", 0.0, first[:300], None, metrics)
+        if excinfo.errisinstance(pytest.skip.Exception):
+            return Outcome("error", 0.0, "this test was skipped while grading", None, metrics)
+        info = item.stash[INFO]
+        current.internal_errors.append(f"{info.test_id}: {type(exc).__name__}: {exc}"[:300])
+        return Outcome(
+            "error", 0.0,
+            f"the grader could not check this result ({type(exc).__name__}: {str(exc)[:200]})",
+            None, metrics,
+        )
+
+    # -- results ----------------------------------------------------------------------
+    def _result(self, current: Current, timing: dict[str, float]) -> SubmissionResult:
+        prepared = current.prepared
+        topics = {}
+        flags: list[str] = []
+        for topic in self.graded_topics:
+            tests: list[TestResult] = []
+            rubric_topic = self.rubric.topics[topic]
+            status = None
+            if topic not in prepared.present:
+                status = "missing"
+            elif topic in prepared.broken:
+                status = "error"
+            for group, items in self.groups[topic].items():
+                points = rubric_topic.groups[group].points / len(items)
+                for item in items:
+                    test_id = item.stash[INFO].test_id
+                    outcome = current.outcomes.get(test_id)
+                    if outcome is None:
+                        outcome = self._not_run(topic, prepared)
+                    tests.append(score_test(test_id, outcome, points))
+            findings = prepared.findings.get(topic, [])
+            if findings:
+                messages = [f.describe(topic) for f in findings]
+                flags.extend(messages)
+                if rubric_topic.forbidden_penalty > 0:
+                    earned = sum(t.score for t in tests)
+                    tests.append(penalty_test(topic, earned, rubric_topic.forbidden_penalty, messages))
+            topics[topic] = topic_result(topic, tests, status)
+        flags.extend(f"internal grader error in {e}" for e in current.internal_errors)
+        sub = prepared.submission
+        return submission_result(sub.id, str(sub.path), topics, flags, timing)
+
+    @staticmethod
+    def _not_run(topic: str, prepared: Prepared) -> Outcome:
+        if topic not in prepared.present:
+            return Outcome("missing", 0.0, f"{topic}.py (or {topic}.ipynb) is not in the submission")
+        if topic in prepared.broken:
+            return Outcome("error", 0.0, prepared.broken[topic])
+        return Outcome("error", 0.0, "this test did not run")
+
+
+def _short_failure(excinfo: pytest.ExceptionInfo, style: str | None = None) -> str:
+    return f"{excinfo.typename}: {str(excinfo.value)[:300]}"
+
+
+def _failure_hint(exc: StudentFailure) -> str | None:
+    if isinstance(exc, StudentTimeout):
+        return "look for an infinite loop, or a Python loop over elements that should be a tensor operation"
+    if isinstance(exc, StudentError):
+        return error_hint(exc.type_name, exc.exc_message)
+    return None

@@ -1,0 +1,120 @@
+"""The ``student`` fixture: call a submission's functions as if they were local.
+
+``student.losses.cross_entropy(logits, target)`` sends the arguments to the sandboxed
+worker and returns what came back as plain data (tensors, numbers, strings, lists,
+dicts) or, for any other object, a :class:`~grader.session.RemoteObject`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from grader.session import SubmissionSession
+from grader.topics import TOPICS
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A call's result together with the arguments as the worker saw them afterwards."""
+
+    value: Any
+    args: list
+    kwargs: dict
+
+
+class RemoteCallable:
+    """A function or class of the submission, named by ``topic.name``."""
+
+    def __init__(self, session: Callable[[], SubmissionSession], topic: str, name: str):
+        self._session = session
+        self._topic = topic
+        self._name = name
+        self._remote_path = f"{topic}.{name}"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        session = self._session()
+        _import_referenced(session, args, kwargs)
+        return session.call(
+            {"path": self._remote_path}, args, kwargs, label=self._name, topic=self._topic
+        )
+
+    def inspect_call(self, *args: Any, **kwargs: Any) -> CallRecord:
+        """Call, and also fetch the arguments back to see whether they were modified."""
+        session = self._session()
+        _import_referenced(session, args, kwargs)
+        value, args_after, kwargs_after = session.call(
+            {"path": self._remote_path}, args, kwargs, label=self._name, topic=self._topic,
+            return_args=True,
+        )
+        return CallRecord(value, args_after or [], kwargs_after or {})
+
+    def __repr__(self) -> str:
+        return f"<student function {self._remote_path}>"
+
+
+class ModuleProxy:
+    """``student.<topic>``: attribute access gives :class:`RemoteCallable` objects."""
+
+    def __init__(self, session: Callable[[], SubmissionSession], topic: str):
+        self._session = session
+        self._topic = topic
+
+    def __getattr__(self, name: str) -> RemoteCallable:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return RemoteCallable(self._session, self._topic, name)
+
+
+class HarnessProxy:
+    """``student.harness.<fn>``: run a function of :mod:`grader.harness` in the worker."""
+
+    def __init__(self, session: Callable[[], SubmissionSession]):
+        self._session = session
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        from grader import harness
+
+        if name.startswith("_") or not callable(getattr(harness, name, None)):
+            raise AttributeError(f"grader.harness has no function {name!r}")
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            session = self._session()
+            _import_referenced(session, args, kwargs)
+            label = _harness_label(name, args, kwargs)
+            return session.call({"path": f"@{name}"}, args, kwargs, label=label)
+
+        return run
+
+
+class StudentProxy:
+    """The submission under test, as seen from a hidden or public test."""
+
+    def __init__(self, session: Callable[[], SubmissionSession]):
+        self._session = session
+        self.harness = HarnessProxy(session)
+
+    def __getattr__(self, topic: str) -> ModuleProxy:
+        if topic not in TOPICS:
+            raise AttributeError(f"unknown topic {topic!r}; topics are {', '.join(TOPICS)}")
+        return ModuleProxy(self._session, topic)
+
+    def has(self, topic: str) -> bool:
+        """Whether the submission contains this topic's file."""
+        return topic in self._session().topics
+
+
+def _import_referenced(session: SubmissionSession, args: tuple, kwargs: dict) -> None:
+    """Student functions passed as arguments need their module imported first."""
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, RemoteCallable):
+            session._ensure_topic(value._topic)
+        elif isinstance(value, (list, tuple)):
+            _import_referenced(session, tuple(value), {})
+
+
+def _harness_label(name: str, args: tuple, kwargs: dict) -> str:
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, RemoteCallable):
+            return f"{value._name} (via {name})"
+    return name

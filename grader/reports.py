@@ -1,0 +1,241 @@
+"""Results out: the terminal table, JSON (GRADER.md schema 1), CSV and Gradescope.
+
+Files are written atomically (a temporary file renamed into place), so an interrupted
+run never leaves half a results file behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from grader.scoring import SubmissionResult, TestResult, TopicResult
+
+SCHEMA = 1
+
+
+# -- JSON ---------------------------------------------------------------------------------
+def test_to_dict(t: TestResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": t.id,
+        "score": round(t.score, 9),
+        "max_score": round(t.max_score, 9),
+        "status": t.status,
+        "message": t.message,
+    }
+    if t.hint:
+        out["hint"] = t.hint
+    if t.metrics:
+        out["metrics"] = dict(t.metrics)
+    return out
+
+
+def submission_to_dict(r: SubmissionResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "path": r.path,
+        "score": r.score,
+        "max_score": r.max_score,
+        "topics": {
+            name: {
+                "score": t.score,
+                "max_score": t.max_score,
+                "status": t.status,
+                "tests": [test_to_dict(x) for x in t.tests],
+            }
+            for name, t in r.topics.items()
+        },
+        "flags": list(r.flags),
+        "timing": dict(r.timing),
+    }
+
+
+def submission_from_dict(d: dict[str, Any]) -> SubmissionResult:
+    topics = {}
+    for name, t in d["topics"].items():
+        tests = tuple(
+            TestResult(
+                x["id"], x["score"], x["max_score"], x["status"], x.get("message", ""), x.get("hint"),
+                dict(x.get("metrics", {})),
+            )
+            for x in t["tests"]
+        )
+        topics[name] = TopicResult(name, t["score"], t["max_score"], t.get("status", "graded"), tests)
+    return SubmissionResult(
+        d["id"], d["path"], d["score"], d["max_score"], topics, tuple(d.get("flags", ())), dict(d.get("timing", {}))
+    )
+
+
+def results_document(results: Iterable[SubmissionResult], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schema": SCHEMA, "submissions": [submission_to_dict(r) for r in results]}
+    if meta:
+        doc["grader"] = meta
+    return doc
+
+
+def atomic_write(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path: str | Path, results: list[SubmissionResult], meta: dict[str, Any] | None = None) -> None:
+    atomic_write(path, json.dumps(results_document(results, meta), indent=1, allow_nan=False) + "\n")
+
+
+# -- CSV ----------------------------------------------------------------------------------
+def topics_of(results: list[SubmissionResult]) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in results:
+        for name in r.topics:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def csv_text(results: list[SubmissionResult]) -> str:
+    topics = topics_of(results)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["id", *topics, "total", "max_score", "flags"])
+    for r in results:
+        writer.writerow(
+            [r.id, *(_fmt(r.topics[t].score) if t in r.topics else "" for t in topics), _fmt(r.score),
+             _fmt(r.max_score), len(r.flags)]
+        )
+    return buf.getvalue()
+
+
+def write_csv(path: str | Path, results: list[SubmissionResult]) -> None:
+    atomic_write(path, csv_text(results))
+
+
+# -- Gradescope ---------------------------------------------------------------------------
+def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
+    """Gradescope's results.json: one entry per test group, failing cases in its output."""
+    tests = []
+    for topic in r.topics.values():
+        groups: dict[str, list[TestResult]] = defaultdict(list)
+        for t in topic.tests:
+            groups[_group(t.id)].append(t)
+        for group, cases in groups.items():
+            score = sum(c.score for c in cases)
+            max_score = sum(c.max_score for c in cases)
+            bad = [c for c in cases if c.status != "passed"]
+            lines = [_case_line(c) for c in bad[:5]]
+            if len(bad) > 5:
+                lines.append(f"... and {len(bad) - 5} more failing cases")
+            tests.append(
+                {
+                    "name": group.replace("::", ": "),
+                    "score": round(score, 6),
+                    "max_score": round(max_score, 6),
+                    "status": "passed" if not bad else "failed",
+                    "output": "\n".join(lines),
+                    "visibility": "visible",
+                }
+            )
+    output = "\n".join(f"Note: {f}" for f in r.flags)
+    return {"score": r.score, "output": output, "tests": tests, "visibility": "visible"}
+
+
+def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[Path]:
+    """One results.json for one submission; a folder of ``<id>/results.json`` for several."""
+    path = Path(path)
+    if len(results) == 1 and path.suffix == ".json":
+        atomic_write(path, json.dumps(gradescope_document(results[0]), indent=1) + "\n")
+        return [path]
+    written = []
+    for r in results:
+        target = path / r.id / "results.json"
+        atomic_write(target, json.dumps(gradescope_document(r), indent=1) + "\n")
+        written.append(target)
+    return written
+
+
+# -- terminal -----------------------------------------------------------------------------
+def _fmt(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def _group(test_id: str) -> str:
+    return test_id.split("[", 1)[0]
+
+
+def _case_line(t: TestResult) -> str:
+    label = {"partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME", "missing": "MISS"}.get(
+        t.status, "    "
+    )
+    line = f"{label} {t.id} ({_fmt(t.score)}/{_fmt(t.max_score)}): {t.message}"
+    if t.hint:
+        line += f"\n       likely mistake: {t.hint}"
+    return line
+
+
+def render_table(results: list[SubmissionResult]) -> str:
+    """One row per submission, one column per topic, plus the total."""
+    topics = topics_of(results)
+    header = ["submission", *topics, "total"]
+    rows = [header]
+    for r in results:
+        cells = [r.id]
+        for t in topics:
+            topic = r.topics.get(t)
+            if topic is None:
+                cells.append("")
+            elif topic.status == "missing":
+                cells.append("missing")
+            else:
+                cells.append(f"{_fmt(topic.score)}/{_fmt(topic.max_score)}")
+        cells.append(f"{_fmt(r.score)}/{_fmt(r.max_score)}" + (" !" if r.flags else ""))
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if any(r.flags for r in results):
+        lines.append("! = flagged (see --json, or grade that submission alone for details)")
+    return "\n".join(lines)
+
+
+def render_details(r: SubmissionResult, per_group: int = 3) -> str:
+    """What a student needs: each topic's score and the failing cases with hints."""
+    out = [f"{r.id}: {_fmt(r.score)}/{_fmt(r.max_score)}"]
+    for topic in r.topics.values():
+        if topic.status == "missing":
+            out.append(f"\n{topic.name}: missing ({topic.name}.py or {topic.name}.ipynb not found)")
+            continue
+        out.append(f"\n{topic.name}: {_fmt(topic.score)}/{_fmt(topic.max_score)}")
+        groups: dict[str, list[TestResult]] = defaultdict(list)
+        for t in topic.tests:
+            groups[_group(t.id)].append(t)
+        for group, cases in groups.items():
+            bad = [c for c in cases if c.status != "passed"]
+            if not bad:
+                continue
+            for c in bad[:per_group]:
+                out.append("  " + _case_line(c))
+            if len(bad) > per_group:
+                out.append(f"  ... and {len(bad) - per_group} more failing cases of {group}")
+        if all(t.status == "passed" for t in topic.tests):
+            out.append("  all tests passed")
+    for flag in r.flags:
+        out.append(f"\nflag: {flag}")
+    return "\n".join(out)

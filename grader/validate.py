@@ -1,0 +1,93 @@
+"""``grader validate``: the course material is consistent before anyone is graded.
+
+The reference earns full marks, the released stubs earn zero, grading is repeatable,
+the stubs are exactly what the reference generates, and the public tests agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grader.course import Course, public_config
+from grader.engine import grade
+from grader.scoring import SubmissionResult
+from grader.stubgen import sync_stubs
+from grader.submission import Submission
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def _not_full(result: SubmissionResult, limit: int = 5) -> str:
+    bad = [t for topic in result.topics.values() for t in topic.tests if t.score < t.max_score or t.score < 0]
+    lines = [f"{t.id}: {t.status} {t.message}" for t in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"... and {len(bad) - limit} more")
+    lines.extend(result.flags[:3])
+    return "\n".join(lines)
+
+
+def _not_zero(result: SubmissionResult, limit: int = 5) -> str:
+    bad = [t for topic in result.topics.values() for t in topic.tests if t.score > 0]
+    lines = [f"{t.id} earned {t.score}" for t in bad[:limit]]
+    if len(bad) > limit:
+        lines.append(f"... and {len(bad) - limit} more")
+    return "\n".join(lines)
+
+
+def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list[Finding]:
+    findings = []
+    stale = sync_stubs(course.root, write=False)
+    findings.append(
+        Finding(
+            "stubs are generated from the reference",
+            not stale,
+            "out of date: " + ", ".join(str(p.relative_to(course.root)) for p in stale) + " (run `grader stubs`)"
+            if stale else "",
+        )
+    )
+    subs = [
+        Submission("reference", course.reference_dir),
+        Submission("stubs", course.assignments_dir),
+        Submission("reference-rerun", course.reference_dir),
+    ]
+    ref, stubs, rerun = grade(course.hidden(device=device), subs, jobs=jobs)
+    findings.append(
+        Finding(
+            f"reference earns full marks ({ref.score:g}/{ref.max_score:g})",
+            ref.score == ref.max_score and not ref.flags,
+            _not_full(ref),
+        )
+    )
+    findings.append(
+        Finding(f"released stubs earn zero ({stubs.score:g}/{stubs.max_score:g})", stubs.score == 0, _not_zero(stubs))
+    )
+    first = [(t.id, t.score, t.status) for topic in ref.topics.values() for t in topic.tests]
+    second = [(t.id, t.score, t.status) for topic in rerun.topics.values() for t in topic.tests]
+    differing = [a[0] for a, b in zip(first, second) if a != b]
+    findings.append(
+        Finding(
+            "two runs give identical scores",
+            first == second,
+            ", ".join(differing[:5]) or ("different test lists" if first != second else ""),
+        )
+    )
+    if course.public_tests_dir.is_dir():
+        pub_ref, pub_stubs = grade(
+            public_config(course.public_tests_dir, device=device),
+            [Submission("reference", course.reference_dir), Submission("stubs", course.assignments_dir)],
+            jobs=jobs,
+        )
+        findings.append(
+            Finding(
+                f"public tests: reference full ({pub_ref.score:g}/{pub_ref.max_score:g}), "
+                f"stubs zero ({pub_stubs.score:g})",
+                pub_ref.score == pub_ref.max_score and pub_stubs.score == 0,
+                _not_full(pub_ref) or _not_zero(pub_stubs),
+            )
+        )
+    return findings

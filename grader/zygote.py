@@ -1,0 +1,139 @@
+"""A warm fork server: a fresh interpreter that has imported torch and nothing secret.
+
+The grader starts it with ``python -I -m grader.zygote FD`` and a minimal environment,
+then asks it over the UNIX socket FD to fork one worker per submission. Forking from
+here costs milliseconds instead of a torch import, and because this interpreter never
+loaded the reference or the hidden suites, no worker can find them in its memory.
+
+Torch runs single-threaded here before its first operation: a fork taken after OpenMP
+started its thread pool hangs at the child's first parallel operation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import sys
+
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+
+import numpy  # noqa: E402,F401  (preloaded so workers never import it again)
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+try:
+    torch.set_num_interop_threads(1)
+except RuntimeError:
+    pass
+(torch.randn(8, 8) @ torch.randn(8, 8)).sum()  # warm the dispatcher single-threaded
+
+from grader import sandbox_child, wire, worker  # noqa: E402,F401  (preloaded for workers)
+
+_LEN = struct.Struct("<I")
+
+
+def _send(sock: socket.socket, message: dict) -> None:
+    data = json.dumps(message).encode()
+    sock.sendall(_LEN.pack(len(data)) + data)
+
+
+def _recv(sock: socket.socket) -> tuple[dict, list[int]] | None:
+    head, fds, _, _ = socket.recv_fds(sock, _LEN.size, 8)
+    if not head:
+        return None
+    while len(head) < _LEN.size:
+        chunk = sock.recv(_LEN.size - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (size,) = _LEN.unpack(head)
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data), list(fds)
+
+
+def main() -> None:
+    ctrl = socket.socket(fileno=int(sys.argv[1]))
+    sandbox_child.die_with_parent()
+    children: set[int] = set()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sel = selectors.DefaultSelector()
+    sel.register(ctrl, selectors.EVENT_READ, "ctrl")
+    sel.register(wake_r, selectors.EVENT_READ, "child")
+    _send(ctrl, {"op": "ready", "pid": os.getpid(), "torch": torch.__version__})
+    try:
+        while True:
+            for key, _ in sel.select():
+                if key.data == "child":
+                    os.read(wake_r, 4096)
+                    _reap(ctrl, children)
+                    continue
+                received = _recv(ctrl)
+                if received is None:
+                    return
+                msg, fds = received
+                if msg.get("op") == "spawn":
+                    pid = os.fork()
+                    if pid == 0:
+                        sel.close()
+                        ctrl.close()
+                        for fd in (wake_r, wake_w):
+                            os.close(fd)
+                        sandbox_child.run_worker(msg["config"], fds)
+                    for fd in fds:
+                        os.close(fd)
+                    children.add(pid)
+                    _send(ctrl, {"op": "spawned", "pid": pid, "token": msg.get("token")})
+                elif msg.get("op") == "exit":
+                    return
+            _reap(ctrl, children)
+    finally:
+        for pid in list(children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _reap(ctrl: socket.socket, children: set[int]) -> None:
+    while children:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        children.discard(pid)
+        # Anything the worker left in its process group dies with it.
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _send(
+            ctrl,
+            {
+                "op": "exited",
+                "pid": pid,
+                "exitcode": os.waitstatus_to_exitcode(status),
+                "cpu": usage.ru_utime + usage.ru_stime,
+                "maxrss_kb": usage.ru_maxrss,
+            },
+        )
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()

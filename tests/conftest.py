@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.course import Course
+from grader.sandbox import Zygote
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+MINICOURSE = FIXTURES / "minicourse"
+HONEST_LOSSES = (MINICOURSE / "reference" / "losses.py").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def minicourse() -> Course:
+    return Course(MINICOURSE)
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    z = Zygote().start()
+    yield z
+    z.close()
+
+
+def make_submission(root: Path, name: str, files: dict[str, str]) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    for rel, text in files.items():
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return folder

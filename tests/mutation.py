@@ -1,0 +1,123 @@
+"""Build realistic student submissions by replacing definitions in the reference.
+
+A mutant file ``tests/mutants/<topic>.yaml`` lists entries::
+
+    - name: ce_no_max_subtraction
+      about: softmax without subtracting the max overflows for large logits
+      expect: wrong              # or: correct (a different but valid implementation)
+      loses: [cross_entropy]     # test groups that must lose points
+      message: "max before exp"  # regex one of those groups' failures must match
+      code: |
+        def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+            ...
+
+Each top-level ``def``/``class`` in ``code`` replaces the definition of the same name in
+the reference (its solution markers removed); new names are appended; top-level imports
+in ``code`` are added after the reference's imports.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from grader.stubgen import strip_markers
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANT_DIR = Path(__file__).resolve().parent / "mutants"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    topic: str
+    name: str
+    about: str
+    expect: str
+    code: str
+    loses: tuple[str, ...] = ()
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def load_mutants(topic: str) -> list[Mutant]:
+    data = yaml.safe_load((MUTANT_DIR / f"{topic}.yaml").read_text(encoding="utf-8"))
+    out = []
+    for entry in data["mutants"]:
+        expect = entry["expect"]
+        assert expect in ("wrong", "correct"), f"{topic}/{entry['name']}: expect must be wrong or correct"
+        if expect == "wrong":
+            assert entry.get("loses") and entry.get("message"), f"{topic}/{entry['name']}: needs loses and message"
+        out.append(
+            Mutant(
+                topic, entry["name"], entry.get("about", ""), expect, entry["code"],
+                tuple(entry.get("loses", ())), entry.get("message", ""),
+            )
+        )
+    names = [m.name for m in out]
+    assert len(names) == len(set(names)), f"{topic}: duplicate mutant names"
+    return out
+
+
+def _top_level(tree: ast.Module) -> dict[str, ast.stmt]:
+    return {
+        node.name: node
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def build_source(reference_source: str, code: str) -> str:
+    """The reference with the definitions in ``code`` swapped in."""
+    base = strip_markers(reference_source)
+    tree = ast.parse(base)
+    lines = base.splitlines()
+    patch = ast.parse(code)
+    patch_lines = code.splitlines()
+    defs = _top_level(tree)
+    replacements: list[tuple[int, int, list[str]]] = []
+    appended: list[str] = []
+    imports: list[str] = []
+    for node in patch.body:
+        segment = patch_lines[_first_line(node) - 1 : node.end_lineno]
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.extend(segment)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in defs:
+            old = defs[node.name]
+            replacements.append((_first_line(old), old.end_lineno, segment))
+        else:
+            appended.extend(["", ""] + segment)
+    for start, end, segment in sorted(replacements, reverse=True):
+        lines[start - 1 : end] = segment
+    if imports:
+        last_import = max(
+            (n.end_lineno for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))), default=0
+        )
+        shift = sum(
+            len(seg) - (end - start + 1) for start, end, seg in replacements if end <= last_import
+        )
+        at = last_import + shift
+        lines[at:at] = imports
+    text = "\n".join(lines + appended) + "\n"
+    ast.parse(text)
+    return text
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno] + [d.lineno for d in decorators])
+
+
+def write_mutants(topic: str, mutants: list[Mutant], dest: Path) -> dict[str, Path]:
+    """One submission folder per mutant under ``dest``."""
+    reference = (ROOT / "reference" / f"{topic}.py").read_text(encoding="utf-8")
+    folders = {}
+    for m in mutants:
+        folder = dest / f"{topic}--{m.name}"
+        folder.mkdir(parents=True)
+        (folder / f"{topic}.py").write_text(build_source(reference, m.code), encoding="utf-8")
+        folders[m.name] = folder
+    return folders

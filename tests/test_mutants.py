@@ -1,0 +1,76 @@
+"""Every realistic wrong submission loses points with a relevant message; every correct
+alternative keeps full marks. Mutants live in tests/mutants/<topic>.yaml."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from grader.course import Course
+from grader.engine import grade
+from grader.submission import Submission
+from tests.mutation import MUTANT_DIR, ROOT, load_mutants, write_mutants
+
+TOPICS = sorted(
+    os.environ["MUTANT_TOPICS"].split(",") if os.environ.get("MUTANT_TOPICS")
+    else (p.stem for p in MUTANT_DIR.glob("*.yaml"))
+)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade every mutant of every topic in one run."""
+    out = {}
+    subs = []
+    for topic in TOPICS:
+        mutants = load_mutants(topic)
+        folders = write_mutants(topic, mutants, tmp_path_factory.mktemp(topic))
+        for m in mutants:
+            subs.append((m, Submission(f"{topic}--{m.name}", folders[m.name])))
+    rubric = os.environ.get("GRADER_RUBRIC")
+    config = Course(ROOT).hidden(topics=tuple(TOPICS), device="cpu", rubric=Path(rubric) if rubric else None)
+    results = grade(config, [s for _, s in subs], jobs=2)
+    for (m, _), result in zip(subs, results):
+        out[(m.topic, m.name)] = (m, result)
+    return out
+
+
+def _cases():
+    return [(t, m.name) for t in TOPICS for m in load_mutants(t)]
+
+
+def test_enough_mutants_per_topic():
+    for topic in TOPICS:
+        mutants = load_mutants(topic)
+        wrong = [m for m in mutants if m.expect == "wrong"]
+        correct = [m for m in mutants if m.expect == "correct"]
+        assert len(wrong) >= 8, f"{topic}: only {len(wrong)} wrong submissions"
+        assert len(correct) >= 2, f"{topic}: only {len(correct)} correct alternatives"
+
+
+@pytest.mark.parametrize("topic,name", _cases(), ids=lambda v: str(v))
+def test_mutant(graded, topic, name):
+    mutant, result = graded[(topic, name)]
+    topic_result = result.topics[topic]
+    if mutant.expect == "correct":
+        failing = [f"{t.id}: {t.message}" for t in topic_result.tests if t.score < t.max_score or t.score < 0]
+        assert topic_result.score == topic_result.max_score, (
+            f"correct alternative {name} lost points:\n" + "\n".join(failing[:5])
+        )
+        assert not result.flags, result.flags
+        return
+    assert topic_result.score < topic_result.max_score, f"wrong submission {name} kept full marks"
+    pattern = re.compile(mutant.message, re.IGNORECASE)
+    for group in mutant.loses:
+        cases = [t for t in topic_result.tests if t.id.split("[")[0] == f"{topic}::{group}"]
+        assert cases, f"{name}: no test group {group!r} in {topic}"
+        lost = [t for t in cases if t.score < t.max_score]
+        assert lost, f"{name}: group {group} kept all its points"
+        texts = [f"{t.message} {t.hint or ''}" for t in lost]
+        assert any(pattern.search(text) for text in texts), (
+            f"{name}: no failure in {group} matches {mutant.message!r}; messages were:\n" + "\n".join(texts[:5])
+        )

@@ -1,0 +1,223 @@
+"""The process split: what a worker can and cannot do to the grader."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import pytest
+import torch
+
+from grader.errors import BadReturn, StaleObject, StudentCrash, StudentError, StudentImportError, StudentTimeout, TopicMissing
+from grader.sandbox import SandboxLimits
+from grader.session import RemoteObject, SubmissionSession
+
+STUDENT = textwrap.dedent(
+    """
+    import os, sys, time, subprocess, warnings
+    import torch
+
+    def add(a, b):
+        return a + b
+
+    def kinds():
+        return {"t": torch.ones(2, dtype=torch.float64), "f": 1.5, "s": "x", "l": [1, (2, 3)], "n": None}
+
+    def fails():
+        raise ValueError("bad reduction 'avg'")
+
+    def exits():
+        os._exit(3)
+
+    def segfault():
+        import ctypes
+        ctypes.string_at(0)
+
+    def sleeps():
+        time.sleep(60)
+
+    def sleeps_with_child(path):
+        subprocess.Popen(["sh", "-c", f"sleep 2; echo late > {path}"])
+        time.sleep(60)
+
+    def spin():
+        while True:
+            pass
+
+    def hog_memory():
+        return torch.empty(10**11).sum()
+
+    def flood():
+        sys.stdout.write("x" * (10 << 20))
+        warnings.warn("just a warning")
+        print("to stderr", file=sys.stderr)
+        return 7
+
+    def environment():
+        return {"env": dict(os.environ), "cwd": os.getcwd(), "threads": torch.get_num_threads()}
+
+    def write_file(n):
+        with open("big.bin", "wb") as fh:
+            fh.write(b"0" * n)
+        return os.path.getsize("big.bin")
+
+    def huge_result():
+        return torch.zeros(40 << 20, dtype=torch.uint8)
+
+    def apply(fn, x):
+        return fn(x) + 1
+
+    class Counter:
+        def __init__(self, start):
+            self.value = start
+        def bump(self, by=1):
+            self.value = self.value + by
+            return self
+    """
+)
+
+
+@pytest.fixture
+def session(tmp_path, zygote):
+    subdir = tmp_path / "modules"
+    subdir.mkdir()
+    (subdir / "losses.py").write_text(STUDENT)
+    (subdir / "gradients.py").write_text("import os\nos._exit(0)\n")
+    (subdir / "init.py").write_text("while True:\n    pass\n")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    limits = SandboxLimits(call_timeout=2, cpu_seconds=30, wall_seconds=60, memory_mb=2048, file_size_mb=1, result_mb=16)
+    s = SubmissionSession(zygote, str(subdir), str(scratch), {"losses", "gradients", "init"}, limits)
+    yield s
+    s.close()
+
+
+def call(s, name, *args, **kwargs):
+    return s.call({"path": f"losses.{name}"}, args, kwargs, label=name, topic="losses")
+
+
+def test_values_come_back_as_plain_data(session):
+    assert torch.equal(call(session, "add", torch.ones(3), torch.ones(3)), torch.full((3,), 2.0))
+    out = call(session, "kinds")
+    assert out["t"].dtype == torch.float64 and out["f"] == 1.5 and out["l"] == [1, (2, 3)] and out["n"] is None
+
+
+def test_student_exceptions_carry_type_message_and_line(session):
+    with pytest.raises(StudentError) as err:
+        call(session, "fails")
+    assert err.value.type_name == "ValueError" and err.value.is_a("Exception")
+    assert "bad reduction" in err.value.message and "losses.py:12 in fails" in err.value.message
+
+
+def test_a_crash_fails_one_call_and_the_next_call_works(session):
+    with pytest.raises(StudentCrash, match="exited with status 3"):
+        call(session, "exits")
+    with pytest.raises(StudentCrash, match="SIGSEGV"):
+        call(session, "segfault")
+    assert float(call(session, "add", torch.ones(1), torch.ones(1))) == 2.0
+    assert session.stats.workers == 3
+
+
+def test_timeout_kills_the_whole_process_group(session, tmp_path):
+    marker = tmp_path / "late.txt"
+    t0 = time.monotonic()
+    with pytest.raises(StudentTimeout, match="did not finish within 2 s"):
+        call(session, "sleeps_with_child", str(marker))
+    assert time.monotonic() - t0 < 6
+    time.sleep(2.5)
+    assert not marker.exists(), "a child process outlived the timeout"
+
+
+def test_a_function_that_timed_out_twice_is_not_called_again(session):
+    for _ in range(2):
+        with pytest.raises(StudentTimeout):
+            call(session, "sleeps")
+    t0 = time.monotonic()
+    with pytest.raises(StudentTimeout, match="already timed out twice"):
+        call(session, "sleeps")
+    assert time.monotonic() - t0 < 0.5
+    assert call(session, "add", 1, 2) == 3
+
+
+def test_cpu_budget_stops_a_spinning_submission(tmp_path, zygote):
+    subdir = tmp_path / "m"
+    subdir.mkdir()
+    (subdir / "losses.py").write_text(STUDENT)
+    limits = SandboxLimits(call_timeout=30, cpu_seconds=2, wall_seconds=60)
+    s = SubmissionSession(zygote, str(subdir), str(tmp_path), {"losses"}, limits)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StudentTimeout, match="CPU budget"):
+            call(s, "spin")
+        assert time.monotonic() - t0 < 10
+        with pytest.raises(StudentTimeout, match="CPU budget"):
+            call(s, "add", 1, 2)
+    finally:
+        s.close()
+
+
+def test_memory_limit_is_an_error_not_a_dead_grader(session):
+    with pytest.raises((StudentError, StudentCrash)):
+        call(session, "hog_memory")
+    assert call(session, "add", 1, 1) == 2
+
+
+def test_output_floods_and_warnings_are_not_failures(session):
+    assert call(session, "flood") == 7
+    assert len(session.output.kept) <= 64 << 10 and session.output.total >= 10 << 20
+
+
+def test_scrubbed_environment_scratch_cwd_and_single_thread(session, monkeypatch):
+    info = call(session, "environment")
+    assert "GRADER_SECRET" not in info["env"] and info["env"]["HOME"] == info["cwd"]
+    assert info["cwd"] == session.scratch_dir
+    assert info["threads"] == 1
+    with pytest.raises(StudentError, match="File too large|EFBIG|Errno 27"):
+        call(session, "write_file", 2 << 20)
+
+
+def test_oversized_results_are_rejected(session):
+    with pytest.raises(BadReturn, match="MiB limit"):
+        call(session, "huge_result")
+    assert call(session, "add", 2, 2) == 4
+
+
+def test_callbacks_run_in_the_grader(session):
+    assert float(call(session, "apply", lambda x: x * 10, torch.tensor(2.0))) == 21.0
+    with pytest.raises(StudentError, match="the grader's function rejected"):
+        call(session, "apply", lambda x: (_ for _ in ()).throw(ValueError("the grader's function rejected")), 1)
+
+
+def test_remote_objects_forward_attributes_and_methods(session):
+    counter = call(session, "Counter", torch.tensor(1.0))
+    assert isinstance(counter, RemoteObject) and counter.remote_type == "Counter"
+    counter.method("bump")(by=2)
+    assert float(counter.value) == 3.0
+    counter.value = torch.tensor(10.0)
+    assert float(counter.bump().value) == 11.0
+    with pytest.raises(StudentCrash):
+        call(session, "exits")
+    with pytest.raises(StaleObject, match="lost when your code crashed"):
+        counter.value
+
+
+def test_import_failures_are_remembered(session):
+    with pytest.raises(StudentImportError, match="could not import gradients"):
+        session.call({"path": "gradients.f"}, (), {}, label="f", topic="gradients")
+    workers = session.stats.workers
+    with pytest.raises(StudentImportError):
+        session.call({"path": "gradients.g"}, (), {}, label="g", topic="gradients")
+    assert session.stats.workers == workers  # a known-broken module is not imported again
+    with pytest.raises(StudentImportError, match="did not finish"):
+        session.call({"path": "init.f"}, (), {}, label="f", topic="init")
+    t0 = time.monotonic()
+    with pytest.raises(StudentImportError):
+        session.call({"path": "init.g"}, (), {}, label="g", topic="init")
+    assert time.monotonic() - t0 < 0.5
+    with pytest.raises(TopicMissing):
+        session.call({"path": "dropout.f"}, (), {}, label="f", topic="dropout")
+
+
+@pytest.fixture(autouse=True)
+def _secret_env(monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET", "do-not-leak")

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from grader.static_check import check_source, forbidden_reason
+
+
+def names(src: str, topic: str = "losses") -> list[tuple[str, str, int]]:
+    return [(f.name, f.function, f.line) for f in check_source(textwrap.dedent(src), topic)]
+
+
+def test_aliases_and_from_imports_are_resolved():
+    found = names(
+        """
+        import torch
+        import torch.nn.functional as F
+        from torch.special import expit
+        from torch import softmax as sm
+
+        def cross_entropy(x, y):
+            a = F.log_softmax(x, dim=-1)
+            b = expit(x)
+            return sm(x, -1) + torch.logsumexp(x, -1)
+        """
+    )
+    assert ("torch.nn.functional.log_softmax", "cross_entropy", 8) in found
+    assert ("torch.special.expit", "cross_entropy", 9) in found
+    assert ("torch.softmax", "cross_entropy", 10) in found
+    assert ("torch.logsumexp", "cross_entropy", 10) in found
+
+
+def test_assignments_getattr_and_import_module():
+    found = names(
+        """
+        import torch, importlib
+        G = torch.nn.functional
+        def f(x):
+            s = getattr(torch, "sigmoid")
+            m = importlib.import_module("torch.nn.functional")
+            return G.relu(x)
+        """
+    )
+    assert {n for n, _, _ in found} >= {"torch.sigmoid", "torch.nn.functional", "torch.nn.functional.relu"}
+
+
+def test_tensor_methods_and_backward():
+    found = names(
+        """
+        class Model:
+            def step(self, x):
+                x.sum().backward()
+                return x.softmax(-1) + x.relu_()
+        """
+    )
+    assert ("Tensor.backward", "Model.step", 4) in found
+    assert ("Tensor.softmax", "Model.step", 5) in found
+    assert ("Tensor.relu_", "Model.step", 5) in found
+
+
+def test_autograd_context_managers_and_elementary_ops_are_allowed():
+    assert names(
+        """
+        import torch
+        def f(x):
+            with torch.no_grad(), torch.autograd.no_grad(), torch.inference_mode():
+                return torch.exp(x) / torch.exp(x).sum() + torch.log1p(x).clamp(min=0).tanh()
+        """
+    ) == []
+    assert [n for n, _, _ in names("import torch\ntorch.autograd.grad(1, 2)\n")] == ["torch.autograd.grad"]
+
+
+def test_own_functions_with_course_names_are_fine():
+    assert names(
+        """
+        def sigmoid(x):
+            return 1 / (1 + (-x).exp())
+        def relu(x):
+            return x.clamp(min=0)
+        def f(layer, x):
+            return sigmoid(x) + relu(x) + layer.relu(x)
+        """,
+        "activations",
+    ) == []
+
+
+def test_autodiff_may_call_its_own_value_methods_and_training_is_exempt():
+    src = "def f(v):\n    v.relu().sigmoid().backward()\n"
+    assert names(src, "autodiff") == []
+    assert names(src, "losses") != []
+    assert names("import torch.nn.functional as F\nF.softmax(1)\n", "training") == []
+
+
+def test_syntax_errors_propagate():
+    with pytest.raises(SyntaxError):
+        check_source("def f(:\n", "losses")
+
+
+@pytest.mark.parametrize(
+    "dotted,banned",
+    [("torch.nn.Linear", True), ("torch.optim.SGD", True), ("torch.func.grad", True), ("torch._C._nn", True),
+     ("torch.Tensor.sigmoid_", True), ("torch.special.expit", True), ("torch.exp", False),
+     ("torch.autograd.enable_grad", False), ("numpy.exp", False), ("math.exp", False)],
+)
+def test_forbidden_reason(dotted, banned):
+    assert forbidden_reason(dotted) is banned

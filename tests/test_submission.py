@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from grader.errors import SubmissionError, UsageError
+from grader.notebook import notebook_to_source
+from grader.submission import find_submissions, prepare
+
+
+def _nb(*cells):
+    return json.dumps(
+        {"cells": [{"cell_type": kind, "source": src, "metadata": {}} for kind, src in cells], "nbformat": 4, "metadata": {}}
+    )
+
+
+def test_notebook_code_cells_form_the_module():
+    text = _nb(("markdown", "# Maths"), ("code", ["import torch\n", "%matplotlib inline\n"]),
+               ("code", "def f(x):\n    return x + 1\n"), ("code", "grader.check('losses')\n!pip install x"))
+    src = notebook_to_source(text, "losses.ipynb")
+    ns: dict = {}
+    exec(compile(src, "nb", "exec"), ns)
+    assert ns["f"](1) == 2
+    assert "# %matplotlib inline" in src and "# grader.check('losses')" in src and "# !pip install x" in src
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"cells": 3}', '{"cells": [{"cell_type": "code", "source": 5}]}'])
+def test_broken_notebooks_are_submission_errors(text):
+    with pytest.raises(SubmissionError, match="losses.ipynb"):
+        notebook_to_source(text, "losses.ipynb")
+
+
+def test_find_submissions_validates_paths(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "f.txt").write_text("x")
+    assert [s.id for s in find_submissions([tmp_path / "a"])] == ["a"]
+    with pytest.raises(UsageError, match="no such submission folder"):
+        find_submissions([tmp_path / "missing"])
+    with pytest.raises(UsageError, match="must be a folder"):
+        find_submissions([tmp_path / "f.txt"])
+    with pytest.raises(UsageError, match="share the id"):
+        find_submissions([tmp_path / "a", tmp_path / "a"])
+
+
+def test_prepare_takes_only_topic_files_and_reports_broken_ones(tmp_path):
+    sub = tmp_path / "alice"
+    sub.mkdir()
+    (sub / "losses.py").write_text("import torch\nimport torch.nn.functional as F\n\ndef f(x):\n    return F.relu(x)\n")
+    (sub / "gradients.ipynb").write_text(_nb(("code", "def g():\n    return 1\n")))
+    (sub / "optimizers.py").write_bytes(b"\xff\xfe garbage")
+    (sub / "activations.py").write_text("def f(:\n")
+    (sub / "dropout.py").symlink_to(sub / "losses.py")
+    (sub / "init.py").write_bytes(b"x = 1\x00\n")
+    for planted in ("conftest.py", "numpy.py", "torch.py", "results.json", "sitecustomize.py"):
+        (sub / planted).write_text("raise SystemExit\n")
+    job = tmp_path / "job"
+    prepared = prepare(find_submissions([sub])[0], job, ["activations", "losses", "gradients", "optimizers", "dropout", "init", "batchnorm"])
+    assert sorted(os.listdir(prepared.module_dir)) == ["gradients.py", "losses.py"]
+    assert prepared.present == {"activations", "losses", "gradients", "optimizers", "dropout", "init"}
+    assert "not UTF-8" in prepared.broken["optimizers"]
+    assert "syntax error at line 1" in prepared.broken["activations"]
+    assert "symbolic link" in prepared.broken["dropout"]
+    assert "NUL bytes" in prepared.broken["init"]
+    assert prepared.formats == {"activations": "py", "losses": "py", "gradients": "ipynb"}
+    assert [f.name for f in prepared.findings["losses"]] == ["torch.nn.functional.relu"]
+
+
+def test_python_file_is_preferred_over_notebook_and_size_is_capped(tmp_path, monkeypatch):
+    import grader.submission as submission
+
+    sub = tmp_path / "bob"
+    sub.mkdir()
+    (sub / "losses.py").write_text("X = 'py'\n")
+    (sub / "losses.ipynb").write_text(_nb(("code", "X = 'nb'\n")))
+    (sub / "gradients.py").write_text("x = 1\n" * 100)
+    monkeypatch.setattr(submission, "MAX_SOURCE_BYTES", 100)
+    prepared = prepare(find_submissions([sub])[0], tmp_path / "job", ["losses", "gradients"])
+    assert "the limit is" in prepared.broken["gradients"]
+    assert "broken" not in prepared.broken.get("losses", "")
+    assert (prepared.module_dir / "losses.py").read_text() == "X = 'py'\n"
