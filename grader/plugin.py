@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import warnings
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,11 +41,6 @@ from grader.scoring import (
 from grader.session import SubmissionSession
 from grader.submission import Prepared, Submission, prepare
 from grader.topics import TOPICS
-
-try:  # public since pytest 8; the same function under its long-standing private name
-    from _pytest.runner import runtestprotocol
-except ImportError:  # pragma: no cover
-    from pytest import runtestprotocol  # type: ignore[attr-defined,no-redef]
 
 
 @dataclass(frozen=True)
@@ -208,9 +204,6 @@ class GradingPlugin:
             callspec = getattr(item, "callspec", None)
             test_id = f"{topic}::{group}" + (f"[{callspec.id}]" if callspec else "")
             item.stash[INFO] = ItemInfo(topic, group, test_id, str(device) if device else None)
-            # The plugin reads outcomes itself; pytest's traceback rendering (it re-parses
-            # every frame's source) would cost tens of milliseconds per failed case.
-            item.repr_failure = _short_failure  # type: ignore[method-assign]
             keep.append(item)
             self.groups.setdefault(topic, {}).setdefault(group, []).append(item)
         items[:] = keep
@@ -281,10 +274,12 @@ class GradingPlugin:
             self.current = Current(prepared, session, StudentProxy(lambda: session))
             prep_seconds = time.perf_counter() - t0
             runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics]
-            for i, item in enumerate(runnable):
-                nextitem = runnable[i + 1] if i + 1 < len(runnable) else None
-                runtestprotocol(item, nextitem=nextitem, log=False)
-                session.reset()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # suites' warnings mean nothing to the person grading
+                for i, item in enumerate(runnable):
+                    nextitem = runnable[i + 1] if i + 1 < len(runnable) else None
+                    self._run_item(item, nextitem, self.current)
+                    session.reset()
             stats = session.close()
             current = self.current
         finally:
@@ -303,20 +298,29 @@ class GradingPlugin:
         }
         return self._result(current, timing)
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
-        outcome = yield
-        report = outcome.get_result()
-        current = self.current
-        info = item.stash.get(INFO, None)
-        if current is None or info is None:
-            return
-        current.suite_seconds += report.duration
-        if call.when == "teardown" or info.test_id in current.outcomes and call.when != "call":
-            return
-        if call.when == "setup" and call.excinfo is None:
-            return
-        current.outcomes[info.test_id] = self._outcome(item, call, current)
+    def _run_item(self, item: pytest.Item, nextitem: pytest.Item | None, current: Current) -> None:
+        """pytest's setup/call/teardown for one test, recording its outcome directly.
+
+        This is pytest's own run protocol without building and logging report objects,
+        which the grader does not use; items may run once per submission (pytest
+        supports re-running an item, as pytest-rerunfailures does).
+        """
+        hasrequest = hasattr(item, "_request")
+        if hasrequest and not item._request:  # type: ignore[attr-defined]
+            item._initrequest()  # type: ignore[attr-defined]
+        hook = item.ihook
+        setup = pytest.CallInfo.from_call(lambda: hook.pytest_runtest_setup(item=item), when="setup")
+        call = None
+        if setup.excinfo is None:
+            call = pytest.CallInfo.from_call(lambda: hook.pytest_runtest_call(item=item), when="call")
+        teardown = pytest.CallInfo.from_call(
+            lambda: hook.pytest_runtest_teardown(item=item, nextitem=nextitem), when="teardown"
+        )
+        if hasrequest:
+            item._request = False  # type: ignore[attr-defined]
+            item.funcargs = None  # type: ignore[attr-defined]
+        current.suite_seconds += setup.duration + teardown.duration + (call.duration if call else 0.0)
+        current.outcomes[item.stash[INFO].test_id] = self._outcome(item, call or setup, current)
 
     def _outcome(self, item: pytest.Item, call: pytest.CallInfo, current: Current) -> Outcome:
         checker = item.stash.get(CHECKER, None)
@@ -387,10 +391,6 @@ class GradingPlugin:
         if topic in prepared.broken:
             return Outcome("error", 0.0, prepared.broken[topic])
         return Outcome("error", 0.0, "this test did not run")
-
-
-def _short_failure(excinfo: pytest.ExceptionInfo, style: str | None = None) -> str:
-    return f"{excinfo.typename}: {str(excinfo.value)[:300]}"
 
 
 def _failure_hint(exc: StudentFailure) -> str | None:

@@ -138,6 +138,7 @@ class SubmissionSession:
         self.stats = SessionStats()
         self.started = time.monotonic()
         self.last_call: tuple[str, tuple, dict] | None = None
+        self._objects_out = False  # handles were given out since the last reset
 
     # -- worker lifecycle ---------------------------------------------------------------
     def _budget_check(self) -> None:
@@ -209,13 +210,16 @@ class SubmissionSession:
         raise wire.WireError(f"cannot send a value of type {type(value).__name__}")
 
     def _decode(self, header: bytes, blob: memoryview) -> dict:
-        generation = self.generation
         return wire.unpack(
             header,
             blob,
             self.worker.wire_limits if self.worker else wire.Limits(),
-            on_handle=lambda h: RemoteObject(self, generation, h),
+            on_handle=self._remote,
         )
+
+    def _remote(self, handle: wire.Handle) -> RemoteObject:
+        self._objects_out = True
+        return RemoteObject(self, self.generation, handle)
 
     # -- requests -----------------------------------------------------------------------
     def _exchange(self, message: dict, label: str) -> dict:
@@ -339,7 +343,8 @@ class SubmissionSession:
     def reset(self) -> None:
         """Forget objects and callbacks between tests (the worker keeps running)."""
         self.callbacks.clear()
-        if self.worker is not None and self.worker.alive:
+        if self._objects_out and self.worker is not None and self.worker.alive:
+            self._objects_out = False
             try:
                 self._exchange({"op": "reset"}, "reset")
             except StudentFailure:
