@@ -95,7 +95,7 @@ def grade_in_process(
             zygote.close()
     if plugin.fatal:
         raise GraderError(plugin.fatal)
-    if code not in (0, 1, 5) and code != pytest.ExitCode.NO_TESTS_COLLECTED:
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GraderError(f"the grading session stopped unexpectedly (pytest exit code {int(code)})")
     if not plugin.items:
         raise GraderError(f"{config.tests_dir}: no tests to run for the selected topics and devices")

@@ -232,14 +232,11 @@ class GradingPlugin:
             if topic not in self.rubric.topics:
                 continue
             for group in self.rubric.topics[topic].groups:
-                if group not in self.groups.get(topic, {}) and self._selected_anywhere(topic):
+                if topic in self.groups and group not in self.groups[topic]:
                     self.fatal = (
                         f"{self.rubric.source}: topics.{topic}.tests.{group} names no test in the suite"
                     )
                     return
-
-    def _selected_anywhere(self, topic: str) -> bool:
-        return topic in self.groups
 
     @property
     def graded_topics(self) -> list[str]:
@@ -305,6 +302,8 @@ class GradingPlugin:
         which the grader does not use; items may run once per submission (pytest
         supports re-running an item, as pytest-rerunfailures does).
         """
+        if CHECKER in item.stash:  # a checker from the previous submission's run
+            del item.stash[CHECKER]
         hasrequest = hasattr(item, "_request")
         if hasrequest and not item._request:  # type: ignore[attr-defined]
             item._initrequest()  # type: ignore[attr-defined]

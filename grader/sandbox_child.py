@@ -54,7 +54,35 @@ def apply_limits(cfg: dict) -> None:
     _limit("RLIMIT_FSIZE", int(cfg["file_size_bytes"]))
     _limit("RLIMIT_NOFILE", int(cfg["open_files"]))
     _limit("RLIMIT_CORE", 0)
-    _limit("RLIMIT_NPROC", int(cfg["processes"]))
+    budget = _process_budget(int(cfg["processes"]))
+    if budget is not None:
+        _limit("RLIMIT_NPROC", budget)
+
+
+def _process_budget(extra: int) -> int | None:
+    """RLIMIT_NPROC for ``extra`` more processes or threads.
+
+    The kernel counts every task of the user, not just this worker's, so the limit is
+    what the user runs already plus ``extra``. Root is exempt from the limit, so there is
+    nothing to set (a dedicated user or a PID namespace is the remedy there).
+    """
+    if not hasattr(os, "getuid") or os.getuid() == 0:
+        return None
+    uid = str(os.getuid())
+    tasks = 0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            tasks += int(fields.get("Threads", "1").strip() or 1)
+    return tasks + extra
 
 
 def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from grader import wire
@@ -37,7 +37,6 @@ class SessionStats:
     spawn_seconds: float = 0.0
     cpu_seconds: float = 0.0
     max_rss_kb: int = 0
-    crashes: list[str] = field(default_factory=list)
 
 
 class RemoteObject:

@@ -16,7 +16,7 @@ from grader.submission import Submission
 
 
 @dataclass(frozen=True)
-class Finding:
+class ValidationCheck:
     name: str
     ok: bool
     detail: str = ""
@@ -39,11 +39,11 @@ def _not_zero(result: SubmissionResult, limit: int = 5) -> str:
     return "\n".join(lines)
 
 
-def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list[Finding]:
+def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list[ValidationCheck]:
     findings = []
     stale = sync_stubs(course.root, write=False)
     findings.append(
-        Finding(
+        ValidationCheck(
             "stubs are generated from the reference",
             not stale,
             "out of date: " + ", ".join(str(p.relative_to(course.root)) for p in stale) + " (run `grader stubs`)"
@@ -57,20 +57,20 @@ def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list
     ]
     ref, stubs, rerun = grade(course.hidden(device=device), subs, jobs=jobs)
     findings.append(
-        Finding(
+        ValidationCheck(
             f"reference earns full marks ({ref.score:g}/{ref.max_score:g})",
             ref.score == ref.max_score and not ref.flags,
             _not_full(ref),
         )
     )
     findings.append(
-        Finding(f"released stubs earn zero ({stubs.score:g}/{stubs.max_score:g})", stubs.score == 0, _not_zero(stubs))
+        ValidationCheck(f"released stubs earn zero ({stubs.score:g}/{stubs.max_score:g})", stubs.score == 0, _not_zero(stubs))
     )
     first = [(t.id, t.score, t.status) for topic in ref.topics.values() for t in topic.tests]
     second = [(t.id, t.score, t.status) for topic in rerun.topics.values() for t in topic.tests]
     differing = [a[0] for a, b in zip(first, second) if a != b]
     findings.append(
-        Finding(
+        ValidationCheck(
             "two runs give identical scores",
             first == second,
             ", ".join(differing[:5]) or ("different test lists" if first != second else ""),
@@ -83,7 +83,7 @@ def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list
             jobs=jobs,
         )
         findings.append(
-            Finding(
+            ValidationCheck(
                 f"public tests: reference full ({pub_ref.score:g}/{pub_ref.max_score:g}), "
                 f"stubs zero ({pub_stubs.score:g})",
                 pub_ref.score == pub_ref.max_score and pub_stubs.score == 0,

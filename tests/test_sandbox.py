@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 
@@ -221,3 +222,13 @@ def test_import_failures_are_remembered(session):
 @pytest.fixture(autouse=True)
 def _secret_env(monkeypatch):
     monkeypatch.setenv("GRADER_SECRET", "do-not-leak")
+
+
+def test_process_budget_counts_the_users_tasks():
+    from grader.sandbox_child import _process_budget
+
+    budget = _process_budget(10)
+    if os.getuid() == 0:
+        assert budget is None  # root is exempt from RLIMIT_NPROC
+    else:
+        assert budget is not None and budget >= 11
