@@ -2,7 +2,7 @@
 
 Measures, on this machine, in one run:
 
-1. one complete submission (losses, gradients, optimizers): fork-server start, the
+1. one complete submission (all ten topics): fork-server start, the
    worker's start (fork + imports), the suites' own time (pytest test bodies: reference,
    student calls and comparisons) and the overhead beyond it (intake, static check,
    scheduling, scoring);

@@ -56,6 +56,7 @@ class CheckState:
     hint: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     worst_ratio: float = -1.0
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Checker:
@@ -155,6 +156,14 @@ class Checker:
             self.state.credit = fraction
             self.state.message = message
             self.state.hint = hint
+
+    def record(self, metrics: dict[str, float] | None = None, curves: dict[str, list[float]] | None = None) -> None:
+        """Keep numbers (``metrics``) and series (``curves``, e.g. a loss per epoch) in
+        this test's result, whatever its outcome, for reports and plots."""
+        for name, value in (metrics or {}).items():
+            self.state.metrics[str(name)] = float(value)
+        for name, series in (curves or {}).items():
+            self.state.curves[str(name)] = [float(v) for v in series]
 
     def unchanged(self, before: Any, after: Any, what: str) -> None:
         """An argument the student must not modify came back equal to what was sent."""

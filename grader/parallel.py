@@ -49,6 +49,7 @@ def _rubric_to_data(rubric: Rubric) -> dict:
         "seed": rubric.seed,
         "show_expected": rubric.show_expected,
         "limits": dict(rubric.limits.__dict__),
+        "settings": {name: dict(values) for name, values in rubric.settings.items()},
         "topics": {
             name: {
                 "forbidden_penalty": t.forbidden_penalty,

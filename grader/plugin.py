@@ -15,7 +15,7 @@ import shutil
 import warnings
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -71,6 +71,7 @@ class Current:
     proxy: StudentProxy
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     suite_seconds: float = 0.0
+    topic_seconds: dict[str, float] = field(default_factory=dict)
     internal_errors: list[str] = field(default_factory=list)
 
 
@@ -141,6 +142,11 @@ class GradingPlugin:
         )
         request.node.stash[CHECKER] = checker
         return checker
+
+    @pytest.fixture(scope="session")
+    def settings(self) -> dict[str, dict[str, Any]]:
+        """The rubric's ``settings`` section (a copy), e.g. ``settings["capstone"]``."""
+        return {name: dict(values) for name, values in self.rubric.settings.items()}
 
     @pytest.fixture
     def gen(self, request: pytest.FixtureRequest) -> torch.Generator:
@@ -242,6 +248,13 @@ class GradingPlugin:
     def graded_topics(self) -> list[str]:
         return [t for t in TOPICS if t in self.groups]
 
+    @property
+    def prepared_topics(self) -> list[str]:
+        """The graded topics and the ones their suites call (``Topic.needs``)."""
+        graded = set(self.graded_topics)
+        wanted = graded | {need for t in graded for need in TOPICS[t].needs}
+        return [t for t in TOPICS if t in wanted]
+
     # -- running ----------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -255,7 +268,7 @@ class GradingPlugin:
         t0 = time.perf_counter()
         job = Path(tempfile.mkdtemp(prefix="grader-job-"))
         try:
-            prepared = prepare(submission, job, self.graded_topics)
+            prepared = prepare(submission, job, self.prepared_topics)
             scratch = job / "scratch"
             scratch.mkdir()
             runnable_topics = prepared.present - set(prepared.broken)
@@ -287,6 +300,7 @@ class GradingPlugin:
             "total_s": round(total, 4),
             "prepare_s": round(prep_seconds, 4),
             "suite_s": round(current.suite_seconds, 4),
+            **{f"suite_s.{t}": round(v, 4) for t, v in current.topic_seconds.items()},
             "spawn_s": round(stats.spawn_seconds, 4),
             "student_calls": stats.calls,
             "student_call_s": round(stats.call_seconds, 4),
@@ -318,13 +332,23 @@ class GradingPlugin:
         if hasrequest:
             item._request = False  # type: ignore[attr-defined]
             item.funcargs = None  # type: ignore[attr-defined]
-        current.suite_seconds += setup.duration + teardown.duration + (call.duration if call else 0.0)
+        spent = setup.duration + teardown.duration + (call.duration if call else 0.0)
+        current.suite_seconds += spent
+        topic = item.stash[INFO].topic
+        current.topic_seconds[topic] = current.topic_seconds.get(topic, 0.0) + spent
         current.outcomes[item.stash[INFO].test_id] = self._outcome(item, call or setup, current)
 
     def _outcome(self, item: pytest.Item, call: pytest.CallInfo, current: Current) -> Outcome:
         checker = item.stash.get(CHECKER, None)
         state = checker.state if checker else None
         metrics = dict(state.metrics) if state else {}
+        curves = dict(state.curves) if state else {}
+        outcome = self._outcome_of(item, call, current, state, metrics)
+        return replace(outcome, curves=curves) if curves else outcome
+
+    def _outcome_of(
+        self, item: pytest.Item, call: pytest.CallInfo, current: Current, state: Any, metrics: dict[str, float]
+    ) -> Outcome:
         excinfo = call.excinfo
         if excinfo is None:
             if state is not None and state.credit < 1.0:

@@ -111,6 +111,8 @@ def _import_referenced(session: SubmissionSession, args: tuple, kwargs: dict) ->
             session._ensure_topic(value._topic)
         elif isinstance(value, (list, tuple)):
             _import_referenced(session, tuple(value), {})
+        elif isinstance(value, dict):
+            _import_referenced(session, tuple(value.values()), {})
 
 
 def _harness_label(name: str, args: tuple, kwargs: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections import defaultdict
@@ -32,8 +33,19 @@ def test_to_dict(t: TestResult) -> dict[str, Any]:
     if t.hint:
         out["hint"] = t.hint
     if t.metrics:
-        out["metrics"] = dict(t.metrics)
+        out["metrics"] = {k: _json_number(v) for k, v in t.metrics.items()}
+    if t.curves:
+        out["curves"] = {k: [_json_number(v) for v in series] for k, series in t.curves.items()}
     return out
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no nan or infinity: a diverged run's loss is written as null."""
+    return value if math.isfinite(value) else None
+
+
+def _from_json_number(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def submission_to_dict(r: SubmissionResult) -> dict[str, Any]:
@@ -62,7 +74,8 @@ def submission_from_dict(d: dict[str, Any]) -> SubmissionResult:
         tests = tuple(
             TestResult(
                 x["id"], x["score"], x["max_score"], x["status"], x.get("message", ""), x.get("hint"),
-                dict(x.get("metrics", {})),
+                {k: _from_json_number(v) for k, v in x.get("metrics", {}).items()},
+                {k: [_from_json_number(v) for v in series] for k, series in x.get("curves", {}).items()},
             )
             for x in t["tests"]
         )

@@ -62,6 +62,9 @@ class Rubric:
     show_expected: bool = False
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     source: str = "<default>"
+    # Named settings suites read through the ``settings`` fixture, e.g. the capstone's
+    # training budget: ``settings: {capstone: {epochs: 12}}``.
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
@@ -113,7 +116,7 @@ class _Reader:
         return tuple(out)
 
 
-_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "topics"}
+_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics"}
 _TOPIC_KEYS = {"points", "forbidden_penalty", "tests"}
 _GROUP_KEYS = {"points", "tiers"}
 
@@ -139,6 +142,13 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
     named_tiers = {
         name: r.tiers(value, f"tiers.{name}") for name, value in r.mapping(data.get("tiers"), "tiers").items()
     }
+    settings = {}
+    for name, values in r.mapping(data.get("settings"), "settings").items():
+        values = r.mapping(values, f"settings.{name}")
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise r.error(f"settings.{name}.{key}", f"must be a number or a string, got {value!r}")
+        settings[name] = dict(values)
     topics = {}
     for name, tdata in r.mapping(data.get("topics"), "topics").items():
         where = f"topics.{name}"
@@ -174,7 +184,7 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
                     f"{where}.points", f"is {declared:g} but the tests' points add up to {topic.points:g}"
                 )
         topics[name] = topic
-    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source)
+    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings)
 
 
 def load_rubric(path: str | Path) -> Rubric:

@@ -22,6 +22,7 @@ class Outcome:
     message: str = ""
     hint: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class TestResult:
     message: str = ""
     hint: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    # Series a test keeps for plotting, e.g. the capstone's loss per epoch.
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,10 @@ def score_test(test_id: str, outcome: Outcome, points: float) -> TestResult:
         status = "partial" if credit > 0 else "failed"
     # Per-case values keep full precision; totals are rounded once, after summing, so
     # 3 points shared by 9 cases add up to exactly 3.
-    return TestResult(test_id, points * credit, points, status, outcome.message, outcome.hint, dict(outcome.metrics))
+    return TestResult(
+        test_id, points * credit, points, status, outcome.message, outcome.hint, dict(outcome.metrics),
+        {k: list(v) for k, v in outcome.curves.items()},
+    )
 
 
 def penalty_test(topic: str, earned: float, penalty: float, messages: list[str]) -> TestResult:

@@ -15,6 +15,9 @@ class Topic:
     # Method names a manual topic legitimately calls on its own objects (e.g. the
     # autodiff Value class defines .relu() and .backward()).
     allowed_methods: frozenset[str] = frozenset()
+    # Other topics its hidden suite calls (the training capstone trains with the
+    # student's own init, backprop, batchnorm, dropout and optimizers).
+    needs: tuple[str, ...] = ()
 
 
 _ALL = [
@@ -31,7 +34,12 @@ _ALL = [
     Topic("init", "Weight initialisation"),
     Topic("dropout", "Dropout and noise"),
     Topic("batchnorm", "Batch and layer normalisation by hand"),
-    Topic("training", "The training loop", manual=False),
+    Topic(
+        "training",
+        "The training loop",
+        manual=False,
+        needs=("init", "backprop", "batchnorm", "dropout", "optimizers"),
+    ),
 ]
 
 TOPICS: dict[str, Topic] = {t.name: t for t in _ALL}

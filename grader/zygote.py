@@ -32,6 +32,9 @@ try:
 except RuntimeError:
     pass
 (torch.randn(8, 8) @ torch.randn(8, 8)).sum()  # warm the dispatcher single-threaded
+# torch.optim imports torch._dynamo when the first optimizer is built: seconds of CPU that
+# every worker would pay again; pay it once here.
+import torch._dynamo  # noqa: E402,F401
 
 from grader import sandbox_child, wire, worker  # noqa: E402,F401  (preloaded for workers)
 

@@ -3,12 +3,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader.course import Course
 from grader.sandbox import Zygote
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MINICOURSE = FIXTURES / "minicourse"
+# Small tensors everywhere: one thread is faster than a pool that oversubscribes the CPU,
+# and it is what the grader itself uses.
+torch.set_num_threads(1)
+
 HONEST_LOSSES = (MINICOURSE / "reference" / "losses.py").read_text(encoding="utf-8")
 
 

@@ -14,6 +14,10 @@ A mutant file ``tests/mutants/<topic>.yaml`` lists entries::
 Each top-level ``def``/``class`` in ``code`` replaces the definition of the same name in
 the reference (its solution markers removed); new names are appended; top-level imports
 in ``code`` are added after the reference's imports.
+
+Topics whose suites call other topics (``Topic.needs``, e.g. the training capstone) get
+the reference versions of those beside them; ``companions: {init: <code>}`` patches one
+of them the same way (a wrong init that only the capstone sees).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from grader.stubgen import strip_markers
+from grader.topics import TOPICS
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANT_DIR = Path(__file__).resolve().parent / "mutants"
@@ -40,6 +45,7 @@ class Mutant:
     loses: tuple[str, ...] = ()
     message: str = ""
     extra: dict = field(default_factory=dict)
+    companions: dict = field(default_factory=dict)
 
 
 def load_mutants(topic: str) -> list[Mutant]:
@@ -54,6 +60,7 @@ def load_mutants(topic: str) -> list[Mutant]:
             Mutant(
                 topic, entry["name"], entry.get("about", ""), expect, entry["code"],
                 tuple(entry.get("loses", ())), entry.get("message", ""),
+                companions=dict(entry.get("companions") or {}),
             )
         )
     names = [m.name for m in out]
@@ -119,5 +126,8 @@ def write_mutants(topic: str, mutants: list[Mutant], dest: Path) -> dict[str, Pa
         folder = dest / f"{topic}--{m.name}"
         folder.mkdir(parents=True)
         (folder / f"{topic}.py").write_text(build_source(reference, m.code), encoding="utf-8")
+        for need in TOPICS[topic].needs:
+            source = (ROOT / "reference" / f"{need}.py").read_text(encoding="utf-8")
+            (folder / f"{need}.py").write_text(build_source(source, m.companions.get(need, "")), encoding="utf-8")
         folders[m.name] = folder
     return folders

@@ -74,3 +74,12 @@ def test_unchanged_and_credit():
     assert c.state.credit == 0.25
     with pytest.raises(GradeFailure):
         c.credit(0.0, "no progress")
+
+
+def test_record_keeps_metrics_and_curves_whatever_the_outcome():
+    check = Checker()
+    check.record(metrics={"accuracy": 0.5}, curves={"loss": [3, 2.0]})
+    check.credit(0.25, "short of the target")
+    assert check.state.metrics == {"accuracy": 0.5}
+    assert check.state.curves == {"loss": [3.0, 2.0]}
+    assert check.state.credit == 0.25

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_demo_class():
     subs = find_submissions([ROOT / "examples" / "class" / name for name in ("alice", "bob", "carol")])
     alice, bob, carol = grade(Course(ROOT).hidden(device="cpu"), subs, jobs=2)
-    assert alice.score == alice.max_score == 300 and not alice.flags
+    assert alice.score == alice.max_score == 1020 and not alice.flags
     assert carol.score == 0
     assert all(0 < t.score < t.max_score for t in bob.topics.values())
     hints = {t.hint for topic in bob.topics.values() for t in topic.tests if t.hint}

@@ -12,6 +12,7 @@ import pytest
 from grader.course import Course
 from grader.engine import grade
 from grader.submission import Submission
+from grader.topics import TOPICS as TOPIC_INFO
 from tests.mutation import MUTANT_DIR, ROOT, load_mutants, write_mutants
 
 TOPICS = sorted(
@@ -23,19 +24,25 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade every mutant of every topic in one run."""
+    """Grade every mutant of every topic: one run for the self-contained topics, and one
+    per topic whose suite calls others (its mutants carry those topics' files, whose
+    suites need not run again)."""
     out = {}
-    subs = []
-    for topic in TOPICS:
-        mutants = load_mutants(topic)
-        folders = write_mutants(topic, mutants, tmp_path_factory.mktemp(topic))
-        for m in mutants:
-            subs.append((m, Submission(f"{topic}--{m.name}", folders[m.name])))
     rubric = os.environ.get("GRADER_RUBRIC")
-    config = Course(ROOT).hidden(topics=tuple(TOPICS), device="cpu", rubric=Path(rubric) if rubric else None)
-    results = grade(config, [s for _, s in subs], jobs=2)
-    for (m, _), result in zip(subs, results):
-        out[(m.topic, m.name)] = (m, result)
+    course = Course(ROOT)
+    batches = [tuple(t for t in TOPICS if not TOPIC_INFO[t].needs)]
+    batches += [(t,) for t in TOPICS if TOPIC_INFO[t].needs]
+    for batch in (b for b in batches if b):
+        subs = []
+        for topic in batch:
+            mutants = load_mutants(topic)
+            folders = write_mutants(topic, mutants, tmp_path_factory.mktemp(topic))
+            for m in mutants:
+                subs.append((m, Submission(f"{topic}--{m.name}", folders[m.name])))
+        config = course.hidden(topics=batch, device="cpu", rubric=Path(rubric) if rubric else None)
+        results = grade(config, [s for _, s in subs], jobs=2)
+        for (m, _), result in zip(subs, results):
+            out[(m.topic, m.name)] = (m, result)
     return out
 
 

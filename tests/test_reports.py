@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 from grader.reports import (
     csv_text,
@@ -20,7 +21,11 @@ from grader.scoring import Outcome, score_test, submission_result, topic_result
 
 def _result(sid="alice", flags=()):
     tests = [
-        score_test("losses::mse_loss[cpu]", Outcome("passed", 1.0, metrics={"max_abs_err": 0.0}), 2.0),
+        score_test(
+            "losses::mse_loss[cpu]",
+            Outcome("passed", 1.0, metrics={"max_abs_err": 0.0}, curves={"train_loss": [2.5, 1.0]}),
+            2.0,
+        ),
         score_test("losses::cross_entropy[large-cpu]", Outcome("failed", 0.0, "cross_entropy(...) is nan", "subtract the max"), 3.0),
     ]
     topics = {
@@ -43,6 +48,8 @@ def test_json_document_follows_the_contract(tmp_path):
         "message": "cross_entropy(...) is nan", "hint": "subtract the max",
     }
     assert sub["topics"]["losses"]["tests"][0]["metrics"] == {"max_abs_err": 0.0}
+    assert sub["topics"]["losses"]["tests"][0]["curves"] == {"train_loss": [2.5, 1.0]}
+    assert "curves" not in test
     assert sub["score"] == 2.0 and sub["max_score"] == 10.0
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temporary left
 
@@ -80,3 +87,18 @@ def test_table_and_details():
     assert "likely mistake: subtract the max" in details
     assert "gradients: missing" in details
     assert results_document([_result()])["schema"] == 1
+
+
+def test_nan_metrics_and_curves_are_written_as_null(tmp_path):
+    diverged = score_test(
+        "training::capstone_digits",
+        Outcome("failed", 0.0, "diverged", metrics={"accuracy": float("nan")}, curves={"train_loss": [2.3, float("inf")]}),
+        20.0,
+    )
+    result = submission_result("s", "/subs/s", {"training": topic_result("training", [diverged])}, [], {})
+    path = tmp_path / "r.json"
+    write_json(path, [result])
+    test = json.loads(path.read_text())["submissions"][0]["topics"]["training"]["tests"][0]
+    assert test["metrics"] == {"accuracy": None} and test["curves"] == {"train_loss": [2.3, None]}
+    back = submission_from_dict(json.loads(json.dumps(submission_to_dict(result))))
+    assert math.isnan(back.topics["training"].tests[0].metrics["accuracy"])

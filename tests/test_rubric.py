@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from grader.errors import RubricError
@@ -40,6 +42,8 @@ def test_valid_rubric_with_named_tiers_and_limits():
         ({"limits": {"memory_mb": 1.5}}, "limits.memory_mb: must be an integer"),
         ({"show_expected": "yes"}, "show_expected: must be true or false"),
         ([1, 2], "expected a mapping"),
+        ({"settings": {"capstone": {"epochs": [1]}}}, "settings.capstone.epochs: must be a number or a string"),
+        ({"settings": {"capstone": 3}}, "settings.capstone: expected a mapping"),
     ],
 )
 def test_errors_name_the_field(data, words):
@@ -47,6 +51,12 @@ def test_errors_name_the_field(data, words):
         parse_rubric(data, "rubric.yaml")
     assert str(err.value).startswith("rubric.yaml")
     assert words in str(err.value)
+
+
+def test_settings_reach_the_suites_unchanged():
+    r = parse_rubric({"schema": 1, "settings": {"capstone": {"epochs": 8, "lr": 0.01, "name": "digits"}}})
+    assert r.settings == {"capstone": {"epochs": 8, "lr": 0.01, "name": "digits"}}
+    assert parse_rubric({"schema": 1}).settings == {}
 
 
 def test_load_reports_yaml_errors_with_line(tmp_path):
@@ -63,3 +73,12 @@ def test_shipped_rubric_is_valid():
 
     r = load_rubric(ROOT / "reference" / "rubric.yaml")
     assert r.max_score > 0
+
+
+def test_parallel_graders_read_the_same_rubric_settings_included():
+    from grader.parallel import _rubric_to_data
+
+    shipped = load_rubric(Path(__file__).resolve().parent.parent / "reference" / "rubric.yaml")
+    again = parse_rubric(_rubric_to_data(shipped), "copy")
+    assert again.settings == shipped.settings and again.settings["capstone"]["epochs"] > 0
+    assert again.topics == shipped.topics and again.limits == shipped.limits and again.seed == shipped.seed

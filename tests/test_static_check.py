@@ -105,3 +105,33 @@ def test_syntax_errors_propagate():
 )
 def test_forbidden_reason(dotted, banned):
     assert forbidden_reason(dotted) is banned
+
+
+@pytest.mark.parametrize(
+    "topic,src,expected",
+    [
+        ("init", "import torch.nn.init as I\ndef kaiming_uniform_(t, generator=None):\n    return I.kaiming_uniform_(t)\n",
+         ("torch.nn.init.kaiming_uniform_", "kaiming_uniform_", 3)),
+        ("init", "from torch.nn.init import xavier_normal_ as xn\ndef xavier_normal_(t, gain=1.0, generator=None):\n    return xn(t)\n",
+         ("torch.nn.init.xavier_normal_", "xavier_normal_", 3)),
+        ("batchnorm", "from torch.nn import functional as F\ndef batchnorm_forward(x, g, b, m, v):\n    return F.batch_norm(x, m, v, g, b), None\n",
+         ("torch.nn.functional.batch_norm", "batchnorm_forward", 3)),
+        ("batchnorm", "import torch\ndef layernorm_forward(x, g, b, eps=1e-5):\n    return torch.layer_norm(x, x.shape[-1:], g, b), None\n",
+         ("torch.layer_norm", "layernorm_forward", 3)),
+        ("dropout", "import torch\ndef dropout(x, p=0.5, training=True, generator=None):\n    return torch.nn.functional.dropout(x, p)\n",
+         ("torch.nn.functional.dropout", "dropout", 3)),
+        ("backprop", "import torch as T\ndef linear_backward(dout, cache):\n    return T.autograd.grad(cache[0], cache[1], dout)\n",
+         ("torch.autograd.grad", "linear_backward", 3)),
+        ("backprop", "def linear_backward(dout, cache):\n    cache.out.backward(dout)\n    return cache.x.grad\n",
+         ("Tensor.backward", "linear_backward", 2)),
+        ("activations", "from torch.func import grad\ndef sigmoid_grad(x):\n    return grad(lambda v: v)(x)\n",
+         ("torch.func.grad", "sigmoid_grad", 3)),
+        ("activations", "from torch import optim\ndef f(p):\n    return optim.SGD(p, lr=1.0)\n",
+         ("torch.optim.SGD", "f", 3)),
+    ],
+)
+def test_manual_topics_forbid_nn_autograd_optim_and_func(topic, src, expected):
+    """The issue's list: autograd, torch.nn.functional, torch.nn.init, torch.optim and
+    torch.func, through aliases and from-imports, reported with function and line."""
+    assert expected in names(src, topic)
+    assert names(src, "training") == []
