@@ -17,4 +17,5 @@ test: install
 	$(PYTHON) -m grader validate --jobs 2
 
 bench: install
+	$(PYTHON) benchmarks/bench_full_suite.py
 	$(PYTHON) benchmarks/bench_grading.py
