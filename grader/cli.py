@@ -11,14 +11,15 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from grader import __version__
 from grader.course import find_course, find_public_tests, public_config
 from grader.engine import grade as run_grade
-from grader.errors import GraderError
+from grader.errors import GraderError, UsageError
+from grader.journal import Journal, run_fingerprint
 from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
 from grader.scoring import SubmissionResult
 from grader.submission import Submission, find_submissions
@@ -36,7 +37,7 @@ class _Group(click.Group):
             error.exit_code = exc.exit_code
             raise error from None
         except KeyboardInterrupt:
-            click.echo("interrupted: no results were written", err=True)
+            click.echo("interrupted: finished submissions are kept for --resume when --json was given", err=True)
             ctx.exit(130)
 
 
@@ -55,13 +56,22 @@ def _meta(device: str, started: float) -> dict[str, Any]:
     }
 
 
-def _run(config, subs: list[Submission], jobs: int, quiet: bool) -> list[SubmissionResult]:
+def _run(
+    config, subs: list[Submission], jobs: int, quiet: bool,
+    on_result: Callable[[SubmissionResult], None] | None = None,
+) -> list[SubmissionResult]:
     if len(subs) == 1 or quiet:
-        return run_grade(config, subs, jobs=jobs)
+        return run_grade(config, subs, on_result=on_result, jobs=jobs)
     with click.progressbar(
         length=len(subs), label="grading", show_pos=True, show_eta=True, file=sys.stderr
     ) as bar:
-        return run_grade(config, subs, on_result=lambda _r: bar.update(1), jobs=jobs)
+
+        def progress(result: SubmissionResult) -> None:
+            if on_result is not None:
+                on_result(result)
+            bar.update(1)
+
+        return run_grade(config, subs, on_result=progress, jobs=jobs)
 
 
 def _write_outputs(
@@ -87,13 +97,35 @@ def _write_outputs(
 @click.option("--rubric", type=click.Path(dir_okay=False), help="Use this rubric instead of the course's.")
 @click.option("--details/--no-details", default=None, help="Show failing cases (default: for a single submission).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
-def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet) -> None:
+@click.option(
+    "--resume", is_flag=True,
+    help="Keep the submissions an interrupted run already graded into --json FILE; grade the rest.",
+)
+def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet, resume) -> None:
     """Grade SUBMISSION folders against the hidden suites."""
     started = time.time()
+    if resume and not json_path:
+        raise UsageError("--resume needs --json FILE: the results of the interrupted run are kept there")
     subs = find_submissions(list(submissions))
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
-    results = _run(config, subs, jobs, quiet)
-    _write_outputs(results, _meta(device, started), json_path, csv_path, gs_path)
+    meta = _meta(device, started)
+    if json_path:
+        fingerprint = run_fingerprint(config.rubric, tuple(topics), device)
+        meta["fingerprint"] = fingerprint
+        journal = Journal.open(json_path, fingerprint, resume)
+        done = {s.id: journal.done[s.id] for s in subs if s.id in journal.done}
+        todo = [s for s in subs if s.id not in done]
+        if resume and not quiet:
+            click.echo(f"resuming: {len(done)} already graded, {len(todo)} to grade", err=True)
+        fresh = _run(config, todo, jobs, quiet, on_result=journal.record) if todo else []
+        by_id = {**done, **{r.id: r for r in fresh}}
+        results = [by_id[s.id] for s in subs]
+        meta["seconds"] = round(time.time() - started, 3)
+        _write_outputs(results, meta, json_path, csv_path, gs_path)
+        journal.close()
+    else:
+        results = _run(config, subs, jobs, quiet)
+        _write_outputs(results, meta, json_path, csv_path, gs_path)
     if quiet:
         return
     if details is None:
