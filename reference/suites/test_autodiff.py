@@ -587,21 +587,27 @@ def reverse_slips(program, nodes, got_grads=None, want_grads=None, bugs=ALL_BUGS
 
         out.append(Mistake(hint, value=by_pass))
     for bug in bugs:
-        out.append(Mistake(SLIP_HINTS[bug], value=lambda bug=bug: [slip_reverse(program, bug)[1][k] for k in nodes]))
+        out.append(Mistake(SLIP_HINTS[bug], value=lambda bug=bug: _pick(slip_reverse(program, bug)[1], nodes)))
     return out
 
 
+def _pick(values, nodes):
+    """The values of ``nodes``, from one evaluation of the whole program (evaluating it
+    once per node would be quadratic in the graph's size)."""
+    return [values[k] for k in nodes]
+
+
 def data_slips(program, nodes, bugs):
-    return [Mistake(SLIP_HINTS[bug], value=lambda bug=bug: [_forward(program, bug)[0][k] for k in nodes])
+    return [Mistake(SLIP_HINTS[bug], value=lambda bug=bug: _pick(_forward(program, bug)[0], nodes))
             for bug in bugs]
 
 
 def forward_slips(program, seeds, nodes, bugs=ALL_BUGS, no_chain=True):
-    out = [Mistake(SLIP_HINTS[bug], value=lambda bug=bug: [slip_forward(program, seeds, bug)[1][k] for k in nodes])
+    out = [Mistake(SLIP_HINTS[bug], value=lambda bug=bug: _pick(slip_forward(program, seeds, bug)[1], nodes))
            for bug in bugs]
     if no_chain:
         out.append(Mistake("f((a, a')) = (f(a), f'(a) * a'): multiply the local derivative by the input's tangent",
-                           value=lambda: [slip_forward(program, seeds, no_chain=True)[1][k] for k in nodes]))
+                           value=lambda: _pick(slip_forward(program, seeds, no_chain=True)[1], nodes)))
     return out
 
 
