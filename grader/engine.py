@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 import pytest
 import torch
 
+from grader import isolation
 from grader.errors import GraderError
 from grader.plugin import GradingPlugin, RunConfig
 from grader.sandbox import Zygote
@@ -69,6 +70,38 @@ def _prepare_torch(device: str) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
+WEAK_FLAG = "--allow-weak-isolation"
+
+
+def protected_paths(config: RunConfig) -> list[Path]:
+    """What a worker must not be able to read: the suites and the reference."""
+    paths = [config.tests_dir]
+    if config.reference_dir is not None:
+        paths.append(config.reference_dir)
+    return [p.resolve() for p in paths if p.exists()]
+
+
+def check_isolation(config: RunConfig, zygote: Zygote) -> tuple[tuple[str, ...], str | None]:
+    """Probe the sandbox once; refuse hidden suites without the required layers.
+
+    Returns the layers in force and, when grading goes ahead without the required ones
+    (``allow_weak_isolation``), the note every result carries.
+    """
+    report = zygote.isolation or zygote.probe(protect=[str(p) for p in protected_paths(config)])
+    layers = tuple(report.get("isolation", {}).get("layers", {}))
+    merged = {"layers": dict.fromkeys(layers), "checks": report.get("checks", {})}
+    missing = isolation.missing_for_hidden(merged) if config.reference_dir is not None else []
+    if not missing:
+        return layers, None
+    if not config.allow_weak_isolation:
+        raise GraderError(
+            f"refusing to grade hidden suites: the sandbox lacks {'; '.join(missing)} on this machine "
+            f"(see docs/security.md: run as root in a container, or enable user namespaces or Landlock), "
+            f"or pass {WEAK_FLAG} to grade anyway with every report saying so"
+        )
+    return layers, f"{isolation.WEAK_NOTE} ({WEAK_FLAG}): missing {'; '.join(missing)}"
+
+
 def grade_in_process(
     config: RunConfig,
     submissions: Iterable[Submission],
@@ -81,10 +114,17 @@ def grade_in_process(
     if config.device == "cuda" and not torch.cuda.is_available():
         raise GraderError("--device cuda was requested but CUDA is not available")
     own_zygote = zygote is None
-    zygote = zygote or Zygote()
+    zygote = zygote or Zygote(config.isolation)
     zygote.start()
+    try:
+        layers, flag = check_isolation(config, zygote)
+    except BaseException:
+        if own_zygote:
+            zygote.close()
+        raise
     _prepare_torch(config.device)
     plugin = GradingPlugin(config, submissions, on_result, zygote)
+    plugin.isolation_layers, plugin.isolation_flag = layers, flag
     tests_dir = str(config.tests_dir.resolve())
     args = [tests_dir, "-c", os.devnull, "--rootdir", tests_dir, "--confcutdir", tests_dir, *_PYTEST_ARGS]
     try:

@@ -15,10 +15,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
 from grader.errors import GraderError
+from grader.isolation import Policy
 from grader.plugin import RunConfig
 from grader.reports import submission_from_dict, submission_to_dict
 from grader.rubric import Rubric, parse_rubric
@@ -39,6 +41,8 @@ def _config_payload(config: RunConfig, rubric_file: str) -> dict:
         "reference_dir": str(config.reference_dir) if config.reference_dir else None,
         "topics": list(config.topics) if config.topics else None,
         "device": config.device,
+        "isolation": asdict(config.isolation),
+        "allow_weak_isolation": config.allow_weak_isolation,
     }
 
 
@@ -161,6 +165,8 @@ def serve() -> None:
         Path(header["reference_dir"]) if header["reference_dir"] else None,
         tuple(header["topics"]) if header["topics"] else None,
         header["device"],
+        Policy(**header.get("isolation", {})),
+        bool(header.get("allow_weak_isolation")),
     )
 
     def source():

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from grader.isolation import WEAK_NOTE
 from grader.scoring import SubmissionResult, TestResult, TopicResult
 
 SCHEMA = 1
@@ -65,6 +66,7 @@ def submission_to_dict(r: SubmissionResult) -> dict[str, Any]:
         },
         "flags": list(r.flags),
         "timing": dict(r.timing),
+        "isolation": list(r.isolation),
     }
 
 
@@ -81,7 +83,8 @@ def submission_from_dict(d: dict[str, Any]) -> SubmissionResult:
         )
         topics[name] = TopicResult(name, t["score"], t["max_score"], t.get("status", "graded"), tests)
     return SubmissionResult(
-        d["id"], d["path"], d["score"], d["max_score"], topics, tuple(d.get("flags", ())), dict(d.get("timing", {}))
+        d["id"], d["path"], d["score"], d["max_score"], topics, tuple(d.get("flags", ())), dict(d.get("timing", {})),
+        tuple(d.get("isolation", ())),
     )
 
 
@@ -225,6 +228,8 @@ def render_table(results: list[SubmissionResult]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     if any(r.flags for r in results):
         lines.append("! = flagged (see --json, or grade that submission alone for details)")
+    weak = sorted({f for r in results for f in r.flags if f.startswith(WEAK_NOTE)})
+    lines[:0] = [f"WARNING: {f}" for f in weak]
     return "\n".join(lines)
 
 

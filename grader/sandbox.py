@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from grader import wire
+from grader import isolation, wire
 from grader.errors import BadReturn, GraderError, StudentCrash, StudentTimeout
 
 _LEN = struct.Struct("<I")
@@ -90,7 +91,9 @@ def _minimal_env() -> dict[str, str]:
 class Zygote:
     """The fork server process and its control socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: isolation.Policy | None = None) -> None:
+        self.policy = policy or isolation.Policy()
+        self.isolation: dict | None = None  # what the probe worker reported
         self.proc: subprocess.Popen | None = None
         self.ctrl: socket.socket | None = None
         self.exits: dict[int, ExitInfo] = {}
@@ -105,6 +108,7 @@ class Zygote:
         # Only the grader package is put on the path (through a link), never its parent
         # directory, so a worker cannot import the reference as a module.
         self._tmp = tempfile.TemporaryDirectory(prefix="grader-zygote-")
+        os.chmod(self._tmp.name, 0o711)  # a dedicated worker user must reach the package link
         os.symlink(_GRADER_DIR, Path(self._tmp.name) / "grader")
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._log = tempfile.TemporaryFile()
@@ -193,6 +197,35 @@ class Zygote:
                 return None
         return self.exits.pop(pid)
 
+    @property
+    def grader_link(self) -> str:
+        self.start()
+        assert self._tmp is not None
+        return str(Path(self._tmp.name) / "grader")
+
+    def isolation_config(self) -> dict:
+        return self.policy.config(self.grader_link)
+
+    def probe(self, protect: list[str] | tuple[str, ...] = (), timeout: float = 60.0) -> dict:
+        """Start a worker that confines itself as a real one would, tries to reach the
+        ``protect`` paths, a socket and a fork, and reports; the answer is kept."""
+        job = Path(tempfile.mkdtemp(prefix="grader-probe-"))
+        try:
+            (job / "modules").mkdir()
+            (job / "scratch").mkdir()
+            iso = {**self.isolation_config(), "probe": True, "protect": [str(p) for p in protect]}
+            limits = SandboxLimits()
+            worker = WorkerProcess(
+                self, str(job / "modules"), str(job / "scratch"), limits, cpu_budget=30.0, cuda=False,
+                output=OutputCapture(4096), isolation_config=iso, ready_timeout=timeout,
+            )
+            report = dict(worker.hello)
+            worker.close()
+        finally:
+            shutil.rmtree(job, ignore_errors=True)
+        self.isolation = report
+        return report
+
     def close(self) -> None:
         if self.ctrl is not None:
             try:
@@ -273,6 +306,8 @@ class WorkerProcess:
         cpu_budget: float,
         cuda: bool,
         output: OutputCapture,
+        isolation_config: dict | None = None,
+        ready_timeout: float = 30.0,
     ):
         self.zygote = zygote
         self.output = output
@@ -292,6 +327,7 @@ class WorkerProcess:
             "threads": limits.threads,
             "cuda": cuda,
             "wire": {},
+            "isolation": isolation_config if isolation_config is not None else zygote.isolation_config(),
         }
         try:
             self.pid = zygote.spawn(config, [req_r, resp_w, log_w])
@@ -303,6 +339,21 @@ class WorkerProcess:
         self.reader = FrameReader(self.wire_limits)
         self.alive = True
         self.exit: ExitInfo | None = None
+        self.hello = self._hello(time.monotonic() + ready_timeout)
+
+    def _hello(self, deadline: float) -> dict:
+        """The worker's first frame: the isolation layers it applied."""
+        try:
+            hello = self.receive(deadline, lambda h, b: wire.unpack(h, b, self.wire_limits))
+        except (StudentCrash, StudentTimeout, BadReturn) as exc:
+            self.kill()
+            said = self.output.text().strip().splitlines()
+            detail = f" ({said[-1]})" if said else ""
+            raise GraderError(f"a sandbox worker failed to start: {exc}{detail}") from None
+        if hello.get("op") != "ready" or not isinstance(hello.get("isolation"), dict):
+            self.kill()
+            raise GraderError("a sandbox worker failed to start: it sent no isolation report")
+        return {k: v for k, v in hello.items() if k != "op"}
 
     def send(self, message: dict, deadline: float) -> None:
         """Write one request; a worker that stops reading is killed at ``deadline``."""

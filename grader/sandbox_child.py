@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import resource
 import signal
 import sys
 from typing import Any
+
+from grader import isolation
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -19,8 +19,7 @@ def _prctl(option: int, arg: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(option, arg, 0, 0, 0) == 0
+        return isolation._c().prctl(option, arg, 0, 0, 0) == 0
     except OSError:
         return False
 
@@ -76,7 +75,7 @@ def _process_budget(extra: int) -> int | None:
         return None
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as fh:
                 fields = dict(line.split(":", 1) for line in fh if ":" in line)
         except OSError:
             continue
@@ -92,13 +91,10 @@ def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
         req_fd, resp_fd, log_fd = fds
         os.setsid()
         die_with_parent()
-        _prctl(_PR_SET_DUMPABLE, 0)
-        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         scratch = cfg["scratch"]
-        os.chdir(scratch)
         os.environ.clear()
         os.environ.update(
             {
@@ -121,27 +117,183 @@ def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
                     os.close(fd)
                 except OSError:
                     pass
+        report = isolation.Report()
+        report.add("process", "a fresh process per submission; results travel as data only")
+        report.add("scrubbed_env", "minimal environment, stdin closed, output captured")
+        iso = cfg.get("isolation") or {}
+        if iso.get("namespaces"):
+            try:
+                entered = isolation.unshare_namespaces(report, want_user=bool(iso.get("userns", True)))
+            except OSError:
+                entered = False
+            if entered:
+                isolation.become_init_parent(lambda: _confine(cfg, req_fd, resp_fd, report, True))
+        else:
+            report.skip("pid_ns", "turned off")
+        _confine(cfg, req_fd, resp_fd, report, False)
+    except BaseException as exc:
+        _say(f"sandbox setup failed: {type(exc).__name__}: {exc}")
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.Report, namespaced: bool) -> None:
+    """Apply the remaining layers, tell the grader which are on, then serve."""
+    code = 0
+    try:
+        iso = cfg.get("isolation") or {}
+        scratch, submission = cfg["scratch"], cfg["submission"]
+        uid = iso.get("user")
+        real_root = os.getuid() == 0 and not report.layers.get("userns")
+        if uid is not None and real_root and not namespaced and not isolation.readable_by_others(sys.prefix):
+            # without a view of its own, another user could not import what is not loaded yet
+            report.skip("user", f"the Python installation in {sys.prefix} is not readable by other users")
+            uid = None
+        if uid is not None and real_root:
+            isolation.hand_over(uid, [scratch], [submission], [os.path.dirname(scratch)])
+        view = None
+        if namespaced:
+            die_with_parent()
+            report.add("pid_ns", "sees only its own processes; all of them die with it")
+            view = isolation.default_view(iso["grader_link"], submission, scratch, bool(cfg.get("cuda")))
+            try:
+                isolation.build_view(view, os.path.join(os.path.dirname(scratch), "view"))
+                report.add("mount_view", "only system, Python, grader package, submission and scratch folders")
+            except OSError as exc:
+                view = None
+                report.skip("mount_view", str(exc))
+        os.chdir(scratch)
+        if uid is not None and real_root:
+            try:
+                isolation.drop_to(uid)
+                report.add("user", f"dedicated uid {uid}")
+            except OSError as exc:
+                report.skip("user", str(exc))
+        elif uid is None:
+            report.skip("user", "turned off or unusable here")
+        else:
+            report.skip("user", "not root: the grader's own user (in a user namespace when available)")
         apply_limits(cfg)
+        report.add("rlimits", _limits_text(cfg))
+        _prctl(_PR_SET_DUMPABLE, 0)
+        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        if iso.get("landlock"):
+            abi = isolation.landlock_abi()
+            if abi:
+                try:
+                    readable, writable = _landlock_paths(cfg, iso, view)
+                    report.add("landlock", isolation.apply_landlock(readable, writable, abi))
+                except OSError as exc:
+                    report.skip("landlock", str(exc))
+            else:
+                report.skip("landlock", "not supported or not enabled by this kernel")
+        else:
+            report.skip("landlock", "turned off")
+        if iso.get("seccomp"):
+            try:
+                report.add("seccomp", isolation.apply_seccomp())
+            except OSError as exc:
+                report.skip("seccomp", str(exc))
+        else:
+            report.skip("seccomp", "turned off")
+        from grader import wire
+
+        hello: dict[str, Any] = {"op": "ready", "isolation": report.as_dict()}
+        if iso.get("probe"):
+            hello["checks"] = _self_test(iso.get("protect", []))
+        wire.write_all(resp_fd, wire.pack(hello))
+        if iso.get("probe"):
+            os._exit(0)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.reconfigure(line_buffering=True)
             except (AttributeError, ValueError):
                 pass
-        sys.path[:] = [p for p in sys.path if p] + [cfg["submission"]]
+        sys.path[:] = [p for p in sys.path if p] + [submission]
         import torch
 
         torch.set_num_threads(max(1, int(cfg.get("threads", 1))))
         if cfg.get("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
-        from grader import wire
         from grader.worker import Worker
 
-        Worker(req_fd, resp_fd, cfg["submission"], wire.Limits(**cfg.get("wire", {}))).serve()
-    except BaseException:
+        Worker(req_fd, resp_fd, submission, wire.Limits(**cfg.get("wire", {}))).serve()
+    except BaseException as exc:
+        _say(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         code = 70
     finally:
         os._exit(code)
+
+
+def _say(line: str) -> None:
+    """One line for the grader on the captured output (fd 2), before student code runs."""
+    try:
+        os.write(2, (line[:500] + "\n").encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def _limits_text(cfg: dict) -> str:
+    parts = [f"cpu {int(cfg['cpu_seconds'])} s"]
+    if cfg.get("memory_bytes"):
+        parts.append(f"memory {int(cfg['memory_bytes']) >> 20} MiB")
+    parts.append(f"files {int(cfg['file_size_bytes']) >> 20} MiB")
+    parts.append(f"{int(cfg['open_files'])} open files")
+    if os.getuid() != 0:
+        parts.append(f"{int(cfg['processes'])} more processes")
+    parts.append("no core dumps")
+    return ", ".join(parts)
+
+
+def _landlock_paths(cfg: dict, iso: dict, view: isolation.View | None) -> tuple[list[str], list[str]]:
+    scratch = cfg["scratch"]
+    if view is not None:
+        devices = list(view.devices)
+        return ["/"], [scratch, "/tmp", "/dev/shm", *devices]
+    plain = isolation.default_view(iso["grader_link"], cfg["submission"], scratch, bool(cfg.get("cuda")))
+    readable = plain.read_only + plain.etc_files + ["/proc", os.path.dirname(iso["grader_link"])]
+    return readable, [scratch, *plain.devices]
+
+
+def _self_test(protect: list[str]) -> dict[str, Any]:
+    """What a worker can reach once confined; the grader checks the answers."""
+    seen = {}
+    for path in protect:
+        try:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                with open(path, "rb") as fh:
+                    fh.read(1)
+            seen[path] = True
+        except OSError:
+            seen[path] = False
+    checks: dict[str, Any] = {"protected": seen}
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            sock.connect(("127.0.0.1", 9))
+        checks["network"] = "connected"
+    except OSError as exc:
+        checks["network"] = f"refused: {exc.strerror or exc}"
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        checks["fork"] = "allowed"
+    except OSError as exc:
+        checks["fork"] = f"refused: {exc.strerror or exc}"
+    try:
+        checks["visible_processes"] = sum(1 for p in os.listdir("/proc") if p.isdigit())
+    except OSError:
+        checks["visible_processes"] = None
+    checks["uid"] = os.getuid()
+    return checks
 
 
 def _open_fds() -> list[int]:

@@ -56,6 +56,7 @@ class SubmissionResult:
     topics: dict[str, TopicResult]
     flags: tuple[str, ...] = ()
     timing: dict[str, float] = field(default_factory=dict)
+    isolation: tuple[str, ...] = ()  # the sandbox layers this submission ran under
 
 
 def _round(x: float) -> float:

@@ -36,7 +36,7 @@ except RuntimeError:
 # every worker would pay again; pay it once here.
 import torch._dynamo  # noqa: E402,F401
 
-from grader import sandbox_child, wire, worker  # noqa: E402,F401  (preloaded for workers)
+from grader import isolation, sandbox_child, wire, worker  # noqa: E402,F401  (preloaded for workers)
 
 _LEN = struct.Struct("<I")
 
@@ -69,6 +69,7 @@ def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
     sandbox_child.die_with_parent()
     children: set[int] = set()
+    leases: dict[int, isolation.UidLease] = {}
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -82,13 +83,14 @@ def main() -> None:
             for key, _ in sel.select():
                 if key.data == "child":
                     os.read(wake_r, 4096)
-                    _reap(ctrl, children)
+                    _reap(ctrl, children, leases)
                     continue
                 received = _recv(ctrl)
                 if received is None:
                     return
                 msg, fds = received
                 if msg.get("op") == "spawn":
+                    lease = _assign_user(msg["config"], leases)
                     pid = os.fork()
                     if pid == 0:
                         sel.close()
@@ -99,10 +101,12 @@ def main() -> None:
                     for fd in fds:
                         os.close(fd)
                     children.add(pid)
+                    if lease is not None:
+                        leases[pid] = lease
                     _send(ctrl, {"op": "spawned", "pid": pid, "token": msg.get("token")})
                 elif msg.get("op") == "exit":
                     return
-            _reap(ctrl, children)
+            _reap(ctrl, children, leases)
     finally:
         for pid in list(children):
             try:
@@ -111,7 +115,19 @@ def main() -> None:
                 pass
 
 
-def _reap(ctrl: socket.socket, children: set[int]) -> None:
+def _assign_user(config: dict, leases: dict[int, isolation.UidLease]) -> isolation.UidLease | None:
+    """A dedicated uid for the next worker (root only), leased machine-wide."""
+    iso = config.get("isolation") or {}
+    if iso.get("user") != "auto" or os.getuid() != 0:
+        if iso:
+            iso["user"] = None
+        return None
+    lease = isolation.UidLease.acquire(int(iso.get("uid_base", 62000)))
+    iso["user"] = lease.uid if lease else None
+    return lease
+
+
+def _reap(ctrl: socket.socket, children: set[int], leases: dict[int, isolation.UidLease]) -> None:
     while children:
         try:
             pid, status, usage = os.wait4(-1, os.WNOHANG)
@@ -120,11 +136,16 @@ def _reap(ctrl: socket.socket, children: set[int]) -> None:
         if pid == 0:
             return
         children.discard(pid)
-        # Anything the worker left in its process group dies with it.
+        lease = leases.pop(pid, None)
+        # Anything the worker left in its process group dies with it, and with a
+        # dedicated uid, anything else that runs as that user too.
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+        if lease is not None:
+            isolation.sweep_user(lease.uid)
+            lease.release()
         _send(
             ctrl,
             {

@@ -38,7 +38,10 @@ STUDENT = textwrap.dedent(
         time.sleep(60)
 
     def sleeps_with_child(path):
-        subprocess.Popen(["sh", "-c", f"sleep 2; echo late > {path}"])
+        try:
+            subprocess.Popen(["sh", "-c", f"sleep 2; echo late > {path}"])
+        except PermissionError:  # refused where seccomp is on
+            pass
         time.sleep(60)
 
     def spin():
