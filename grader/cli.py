@@ -37,6 +37,10 @@ class _Group(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = exc.exit_code
             raise error from None
+        except click.UsageError as exc:  # one line, not click's usage block
+            error = click.ClickException(exc.format_message())
+            error.exit_code = 2
+            raise error from None
         except KeyboardInterrupt:
             click.echo("interrupted: finished submissions are kept for --resume when --json was given", err=True)
             ctx.exit(130)

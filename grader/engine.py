@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from grader import isolation
-from grader.errors import GraderError
+from grader.errors import GraderError, RubricError
 from grader.plugin import GradingPlugin, RunConfig
 from grader.sandbox import Zygote
 from grader.scoring import SubmissionResult
@@ -134,7 +134,7 @@ def grade_in_process(
         if own_zygote:
             zygote.close()
     if plugin.fatal:
-        raise GraderError(plugin.fatal)
+        raise (RubricError if plugin.fatal_usage else GraderError)(plugin.fatal)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise GraderError(f"the grading session stopped unexpectedly (pytest exit code {int(code)})")
     if not plugin.items:

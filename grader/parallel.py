@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from grader.errors import GraderError
+from grader.errors import GraderError, UsageError
 from grader.isolation import Policy
 from grader.plugin import RunConfig
 from grader.reports import submission_from_dict, submission_to_dict
@@ -31,6 +31,9 @@ _BOOT = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from grader.parallel import serve; serve()"
 )
+
+
+_USAGE = "usage: "  # marks an error a grading process raised as the user's to fix
 
 
 def _config_payload(config: RunConfig, rubric_file: str) -> dict:
@@ -114,6 +117,8 @@ def grade_parallel(
                 proc.kill()
             log.close()
         if remaining:
+            if errors and errors[0].startswith(_USAGE):
+                raise UsageError(errors[0][len(_USAGE):])
             raise GraderError(errors[0] if errors else "a grading process stopped early")
 
 
@@ -136,6 +141,8 @@ def _drive(proc: subprocess.Popen, log, header: str, todo: queue.Queue, done: qu
             reply = json.loads(line)
             if "error" in reply:
                 error = reply["error"]
+                if reply.get("exit_code") == UsageError.exit_code:
+                    error = _USAGE + error
                 todo.put(sub)
                 break
             done.put(("result", submission_from_dict(reply["result"])))
@@ -181,5 +188,5 @@ def serve() -> None:
     try:
         grade_in_process(config, source(), emit)
     except _GraderError as exc:
-        out.write(json.dumps({"error": str(exc)}) + "\n")
+        out.write(json.dumps({"error": str(exc), "exit_code": exc.exit_code}) + "\n")
         out.flush()

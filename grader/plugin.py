@@ -114,6 +114,7 @@ class GradingPlugin:
         self.groups: dict[str, dict[str, list[pytest.Item]]] = {}
         self.fatal: str | None = None
         self.current: Current | None = None
+        self.fatal_usage = False
         self.isolation_layers: tuple[str, ...] = ()
         self.isolation_flag: str | None = None
 
@@ -223,7 +224,10 @@ class GradingPlugin:
         if drop:
             config.hook.pytest_deselected(items=drop)
         self.items = keep
+        before = self.fatal
         self._check_rubric()
+        # a rubric out of step with the suite is the instructor's input to fix
+        self.fatal_usage = before is None and self.fatal is not None
 
     def _check_rubric(self) -> None:
         if self.fatal:

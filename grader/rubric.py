@@ -23,6 +23,7 @@ points must be a number >= 0, got 'one'``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ class _Reader:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok and integer and not float(value).is_integer():
             ok = False
-        if not ok or value < minimum or value != value:
+        if not ok or not math.isfinite(value) or value < minimum:
             kind = "an integer" if integer else "a number"
             raise self.error(where, f"must be {kind} >= {minimum:g}, got {value!r}")
         return float(value)
@@ -113,6 +114,15 @@ class _Reader:
             if credit > 1.0:
                 raise self.error(f"{here}.credit", f"must be at most 1, got {credit:g}")
             out.append(Tier(within, credit))
+        # A result further off may not earn more than a closer one: credit falls as 'within' grows.
+        ordered = sorted(range(len(out)), key=lambda i: out[i].within)
+        for tighter, looser in zip(ordered, ordered[1:]):
+            if out[looser].credit > out[tighter].credit:
+                raise self.error(
+                    f"{where}[{looser}].credit",
+                    f"{out[looser].credit:g} for within {out[looser].within:g} is more than the "
+                    f"{out[tighter].credit:g} for within {out[tighter].within:g}; credit must fall as 'within' grows",
+                )
         return tuple(out)
 
 
@@ -190,6 +200,8 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
 def load_rubric(path: str | Path) -> Rubric:
     """Read and validate a rubric file; a malformed one raises :class:`RubricError`."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise RubricError(f"{path}: the rubric must be a YAML file, not a folder or special file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

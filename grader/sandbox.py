@@ -94,6 +94,7 @@ class Zygote:
     def __init__(self, policy: isolation.Policy | None = None) -> None:
         self.policy = policy or isolation.Policy()
         self.isolation: dict | None = None  # what the probe worker reported
+        self.restarts = 0
         self.proc: subprocess.Popen | None = None
         self.ctrl: socket.socket | None = None
         self.exits: dict[int, ExitInfo] = {}
@@ -171,7 +172,25 @@ class Zygote:
         self._ready = True
 
     def spawn(self, config: dict, fds: list[int]) -> int:
-        """Fork a worker that will use ``fds`` (request, reply, log) and ``config``."""
+        """Fork a worker that will use ``fds`` (request, reply, log) and ``config``.
+
+        A fork server that died (a worker that could signal it killed it, say) is
+        started again once, so one submission cannot cost the others their grades."""
+        try:
+            return self._spawn(config, fds)
+        except (OSError, GraderError):
+            if self.proc is None or self.proc.poll() is None:
+                raise
+        self.restarts += 1
+        probe = self.isolation
+        self.close()
+        self.start()
+        self.isolation = probe
+        if isinstance(config.get("isolation"), dict):
+            config["isolation"]["grader_link"] = self.grader_link
+        return self._spawn(config, fds)
+
+    def _spawn(self, config: dict, fds: list[int]) -> int:
         self.wait_ready()
         assert self.ctrl is not None
         self._token += 1
@@ -227,6 +246,8 @@ class Zygote:
         return report
 
     def close(self) -> None:
+        self._ready = False
+        self.exits = {}
         if self.ctrl is not None:
             try:
                 self.ctrl.close()

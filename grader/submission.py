@@ -1,19 +1,25 @@
 """Submission intake: find each topic's file, check it, copy it into a job directory.
 
-Only ``<topic>.py`` and ``<topic>.ipynb`` files are taken, as regular files (never
-through a symlink) under a size cap, decoded as UTF-8 and checked to parse. Nothing else
-in the submission folder (a ``conftest.py``, ``pytest.ini``, ``numpy.py``, a forged
-results file) reaches the worker or the grader. A topic whose file cannot be used is
-recorded with a one-line reason; it never stops the rest of the submission.
+A submission is a folder or a ``.zip`` of one (an LMS download), unpacked by
+:mod:`grader.archive` into the job directory, which the grading run removes after the
+submission. Only ``<topic>.py`` and ``<topic>.ipynb`` files are taken, as regular files
+(never through a symlink, never blocking on a FIFO) under a size cap checked before a
+byte is read, decoded as UTF-8 (a UTF-8 byte-order mark is dropped; UTF-16, UTF-32,
+Latin-1 and binary files are refused by name) and checked to parse. Nothing else in the
+submission (a ``conftest.py``, ``pytest.ini``, ``numpy.py``, a forged results file)
+reaches the worker or the grader. A topic whose file cannot be used, an empty file
+included, is recorded with a one-line reason; it never stops the rest of the submission.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.archive import extract_zip
 from grader.errors import SubmissionError, UsageError
 from grader.notebook import notebook_to_source
 from grader.static_check import Finding, check_source
@@ -29,6 +35,11 @@ class Submission:
     id: str
     path: Path
 
+    @property
+    def is_zip(self) -> bool:
+        """A zipped folder (a folder that happens to be called ``x.zip`` is a folder)."""
+        return self.path.suffix.lower() == ".zip" and not self.path.is_dir()
+
 
 @dataclass
 class Prepared:
@@ -43,16 +54,24 @@ class Prepared:
 
 
 def find_submissions(paths: list[str | Path], ids: list[str] | None = None) -> list[Submission]:
-    """Submissions named on the command line; UsageError for paths that are not folders."""
+    """Submissions named on the command line: folders, or ``.zip`` files (id: the zip's stem).
+
+    UsageError for paths that are neither. A zip is only looked at when it is graded, so
+    one broken download is that student's error, not the class run's.
+    """
     subs = []
     seen: set[str] = set()
     for i, raw in enumerate(paths):
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such submission folder")
-        if not path.is_dir():
-            raise UsageError(f"{raw}: a submission must be a folder holding <topic>.py or <topic>.ipynb files")
-        sid = ids[i] if ids and i < len(ids) else path.resolve().name
+        is_zip = path.suffix.lower() == ".zip" and path.is_file()
+        if not path.is_dir() and not is_zip:
+            raise UsageError(
+                f"{raw}: a submission must be a folder holding <topic>.py or <topic>.ipynb files, or a .zip of one"
+            )
+        default = path.stem if is_zip else path.resolve().name
+        sid = ids[i] if ids and i < len(ids) else default
         if sid in seen:
             raise UsageError(f"{raw}: two submissions share the id {sid!r}")
         seen.add(sid)
@@ -60,37 +79,106 @@ def find_submissions(paths: list[str | Path], ids: list[str] | None = None) -> l
     return subs
 
 
+def _size(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.0f} {unit}"
+    return f"{n} bytes"
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def _check_regular(name: str, info: os.stat_result, cap: int) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise SubmissionError(f"{name} is a symbolic link; submit the file itself")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+        raise SubmissionError(f"{name} is {kind}, not a file; submit {name} itself")
+    if info.st_size > cap:
+        raise SubmissionError(f"{name} is {_size(info.st_size)}; the limit is {_size(cap)}")
+
+
 def _read_regular(path: Path, cap: int) -> bytes | None:
-    """The bytes of a regular file, None if absent; SubmissionError if unusable."""
+    """The bytes of a regular file, None if absent; SubmissionError if unusable.
+
+    The type and size are checked on the path before opening, and again on the open
+    descriptor (opened non-blocking, not following links) in case the path changed.
+    """
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return None
-    if stat.S_ISLNK(info.st_mode):
-        raise SubmissionError(f"{path.name} is a symbolic link; submit the file itself")
-    if not stat.S_ISREG(info.st_mode):
-        raise SubmissionError(f"{path.name} is not a regular file")
-    if info.st_size > cap:
-        raise SubmissionError(f"{path.name} is {info.st_size >> 20} MiB; the limit is {cap >> 20} MiB")
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    except OSError as exc:
+        raise SubmissionError(f"{path.name} cannot be read ({exc.strerror})") from None
+    _check_regular(path.name, info, cap)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SubmissionError(f"{path.name} cannot be read ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "rb") as fh:
+            _check_regular(path.name, os.fstat(fh.fileno()), cap)
             data = fh.read(cap + 1)
     except OSError as exc:
         raise SubmissionError(f"{path.name} cannot be read ({exc.strerror})") from None
     if len(data) > cap:
-        raise SubmissionError(f"{path.name} is larger than {cap >> 20} MiB")
+        raise SubmissionError(f"{path.name} is larger than {_size(cap)}")
     return data
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_TEXT_CONTROLS = frozenset(b"\t\n\r\x0c")
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """ASCII-range text in UTF-16 without a byte-order mark: a NUL in every other byte."""
+    head = data[:4096]
+    pairs = len(head) // 2
+    if pairs == 0:
+        return False
+    zeros = max(head[0::2].count(0), head[1::2].count(0))
+    return zeros >= 0.9 * pairs
+
+
+def _not_utf8(data: bytes, name: str, start: int | None) -> str:
+    """Why ``data`` is not a UTF-8 text file, naming the encoding where it can be told."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return f"{name} is not UTF-8 text: it is {encoding} (it starts with a {encoding} byte-order mark); save it as UTF-8"
+    if _looks_utf16(data):
+        return f"{name} is not UTF-8 text: it looks like UTF-16 (every other byte is NUL); save it as UTF-8"
+    head = data[:4096]
+    controls = sum(1 for b in head if (b < 32 and b not in _TEXT_CONTROLS) or b == 127)
+    if controls > 0.02 * len(head):
+        return f"{name} is not UTF-8 text: it looks like binary data, not a Python file; submit the .py source"
+    where = f"byte {start} is 0x{data[start]:02X}, " if start is not None else ""
+    return f"{name} is not UTF-8 text: {where}as in Latin-1 or Windows-1252; save it as UTF-8"
 
 
 def _decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{name} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise SubmissionError(_not_utf8(data, name, exc.start)) from None
     if "\x00" in text:
+        if _looks_utf16(data):
+            raise SubmissionError(_not_utf8(data, name, None))
         raise SubmissionError(f"{name} contains NUL bytes; it is not a text file")
+    if not text.strip():
+        raise SubmissionError(f"{name} is empty; submit the file with your code in it")
     return text
 
 
@@ -105,14 +193,38 @@ def load_topic_source(folder: Path, topic: str) -> tuple[str, str] | None:
     return None
 
 
+def _syntax_error(topic: str, fmt: str, source: str, exc: SyntaxError) -> str:
+    where = ""
+    if exc.lineno:
+        where = f" at line {exc.lineno}"
+        if fmt == "ipynb":  # the module's line numbers mean nothing to the student; name the cell
+            cells = [ln for ln in source.splitlines()[: exc.lineno] if ln.startswith("# --- cell ")]
+            where = f" in {cells[-1][2:].strip(' -')}" if cells else ""
+    return f"{topic}.{fmt} has a syntax error{where}: {exc.msg}"
+
+
 def prepare(sub: Submission, job_dir: Path, topics: list[str]) -> Prepared:
-    """Copy the submission's topic files into ``job_dir/modules`` and check them."""
+    """Copy the submission's topic files into ``job_dir/modules`` and check them.
+
+    A zipped submission is unpacked into ``job_dir/unzipped`` first; the caller owns
+    ``job_dir`` and removes it (with the unpacked files) after grading. A zip that cannot
+    be unpacked safely marks every topic broken with the archive's one-line reason.
+    """
     module_dir = job_dir / "modules"
     module_dir.mkdir(parents=True, exist_ok=True)
     prepared = Prepared(sub, module_dir)
+    folder = sub.path
+    if sub.is_zip:
+        try:
+            folder = extract_zip(sub.path, job_dir / "unzipped")
+        except SubmissionError as exc:
+            for topic in topics:
+                prepared.present.add(topic)
+                prepared.broken[topic] = str(exc)
+            return prepared
     for topic in topics:
         try:
-            loaded = load_topic_source(sub.path, topic)
+            loaded = load_topic_source(folder, topic)
         except SubmissionError as exc:
             prepared.present.add(topic)
             prepared.broken[topic] = str(exc)
@@ -125,8 +237,7 @@ def prepare(sub: Submission, job_dir: Path, topics: list[str]) -> Prepared:
         try:
             prepared.findings[topic] = check_source(source, topic)
         except SyntaxError as exc:
-            line = f" at line {exc.lineno}" if exc.lineno else ""
-            prepared.broken[topic] = f"{topic}.{fmt} has a syntax error{line}: {exc.msg}"
+            prepared.broken[topic] = _syntax_error(topic, fmt, source, exc)
             continue
         except (ValueError, RecursionError, MemoryError) as exc:
             prepared.broken[topic] = f"{topic}.{fmt} cannot be parsed ({type(exc).__name__})"

@@ -135,7 +135,7 @@ class Encoder:
         if isinstance(value, np.ndarray):
             if value.dtype not in _NP_DTYPES:
                 raise WireError(f"unsupported numpy dtype {value.dtype}")
-            arr = np.ascontiguousarray(value)
+            arr = np.ascontiguousarray(value).reshape(value.shape)  # ascontiguousarray makes 0-d arrays 1-d
             offset, n = self._blob(arr.tobytes())
             return {"$nd": [offset, n, DTYPE_NAMES[_NP_DTYPES[arr.dtype]], list(arr.shape)]}
         if isinstance(value, np.generic) and value.dtype in _NP_DTYPES:
@@ -172,6 +172,8 @@ def pack(message: dict, on_object: Callable[[Any], dict] | None = None) -> bytes
 
 def frame_sizes(prefix: bytes, limits: Limits) -> tuple[int, int]:
     """Read and check the two lengths at the start of a frame."""
+    if len(prefix) != _FRAME.size:
+        raise WireError(f"message prefix of {len(prefix)} bytes (expected {_FRAME.size})")
     header_len, blob_len = _FRAME.unpack(prefix)
     if header_len > limits.max_header:
         raise WireError(f"message header of {header_len} bytes exceeds {limits.max_header}")
@@ -202,6 +204,7 @@ class Decoder:
         self.on_path = on_path
         self.devices = devices or _default_device
         self.items = 0
+        self.taken = 0
 
     def _count(self, n: int = 1) -> None:
         self.items += n
@@ -213,12 +216,19 @@ class Decoder:
             raise WireError("bad data offset")
         if offset + nbytes > len(self.blob):
             raise WireError("data reference past the end of the message")
+        # Each value's bytes are copied out, so a header naming the same bytes many times
+        # could make the grader allocate far more than the frame's size limit.
+        self.taken += nbytes
+        if self.taken > len(self.blob):
+            raise WireError("message data referenced more than once")
         return self.blob[offset : offset + nbytes]
 
     def _shape(self, shape: Any) -> tuple[int, ...]:
         if not isinstance(shape, list) or len(shape) > self.limits.max_ndim:
             raise WireError("bad tensor shape")
         if not all(_is_int(s) and 0 <= s < 2**40 for s in shape):
+            raise WireError("bad tensor shape")
+        if math.prod(max(s, 1) for s in shape) >= 2**48:  # torch's strides overflow, even for empty tensors
             raise WireError("bad tensor shape")
         return tuple(shape)
 
@@ -284,7 +294,10 @@ class Decoder:
                 raise WireError("bad generator")
             state = torch.frombuffer(bytearray(self._span(spec[0], spec[1])), dtype=torch.uint8)
             gen = torch.Generator(device=self.devices(spec[2]))
-            gen.set_state(state.clone())
+            try:
+                gen.set_state(state.clone())
+            except (RuntimeError, ValueError):
+                raise WireError("bad generator state") from None
             return gen
         if "$h" in node:
             if not _is_int(node["$h"]) or not isinstance(node.get("type", ""), str):

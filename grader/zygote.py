@@ -118,7 +118,7 @@ def main() -> None:
 def _assign_user(config: dict, leases: dict[int, isolation.UidLease]) -> isolation.UidLease | None:
     """A dedicated uid for the next worker (root only), leased machine-wide."""
     iso = config.get("isolation") or {}
-    if iso.get("user") != "auto" or os.getuid() != 0:
+    if iso.get("user") != "auto" or not isolation.LINUX or os.getuid() != 0:
         if iso:
             iso["user"] = None
         return None

@@ -70,7 +70,7 @@ def test_rubric_out_of_step_with_the_suite_is_an_error(tmp_path, subs):
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text("schema: 1\ntopics:\n  losses:\n    tests: {mse_loss: 1, cross_entropy: 1, bad_reduction: 1}\n")
     res = run("grade", subs["good"], "--course", MINICOURSE, "--rubric", rubric)
-    assert res.exit_code == 1 and "no entry for test 'inputs_unchanged'" in res.output
+    assert res.exit_code == 2 and "no entry for test 'inputs_unchanged'" in res.output
 
 
 def test_check_runs_public_tests_on_a_students_folder(subs):

@@ -306,8 +306,9 @@ def test_the_user_sweep_kills_what_escaped_the_process_group(tmp_path):
     marker = tmp_path / "late.txt"
     os.chmod(tmp_path, 0o777)
     code = (
-        "import os, sys, time\n"
+        "import ctypes, os, sys, time\n"
         f"os.setresgid({uid}, {uid}, {uid}); os.setresuid({uid}, {uid}, {uid})\n"
+        "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"  # not dumpable, like a worker
         "time.sleep(3)\n"
         f"open({str(marker)!r}, 'w').write('alive')\n"
     )
@@ -406,3 +407,99 @@ def test_uid_leases_are_exclusive_across_graders_and_reused_after_release():
     assert c is not None and c.uid == a.uid
     b.release()
     c.release()
+
+
+USERNS_SCRIPT = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from grader import isolation
+
+job, secret, link = sys.argv[2], sys.argv[3], sys.argv[4]
+scratch, modules = os.path.join(job, "scratch"), os.path.join(job, "modules")
+report = isolation.Report()
+
+def inside():
+    view = isolation.default_view(link, modules, scratch, cuda=False)
+    isolation.build_view(view, os.path.join(job, "view"))
+    report.add("mount_view")
+    abi = isolation.landlock_abi()
+    if abi:
+        report.add("landlock", isolation.apply_landlock(["/"], [scratch, "/tmp"], abi))
+    report.add("seccomp", isolation.apply_seccomp())
+    out = {"layers": sorted(report.layers), "uid": os.getuid()}
+    for name, fn in {
+        "secret": lambda: open(secret).read(1),
+        "module": lambda: open(os.path.join(modules, "losses.py")).read(),
+        "scratch": lambda: open(os.path.join(scratch, "x"), "w").write("x"),
+        "fork": os.fork,
+        "pids": lambda: sorted(p for p in os.listdir("/proc") if p.isdigit()),
+    }.items():
+        try:
+            out[name] = ["ok", fn()]
+        except OSError as exc:
+            out[name] = [type(exc).__name__, exc.errno]
+    os.write(1, json.dumps(out).encode())
+    os._exit(0)
+
+if isolation.unshare_namespaces(report, want_user=True):
+    isolation.become_init_parent(inside)  # process 1 of the new namespace runs inside()
+else:
+    print(json.dumps({"refused": report.missing}))
+"""
+
+
+def test_an_unprivileged_user_gets_the_same_view_through_a_user_namespace(tmp_path):
+    """The laptop case: no root, a user namespace instead. Run with the system Python
+    as an ordinary user (the isolation module needs nothing but the standard library)."""
+    python = "/usr/bin/python3"
+    if not IS_ROOT or not os.path.exists(python):
+        pytest.skip("needs root to become an ordinary user, and a system Python")
+    if not (isolation.readable_by_others(str(ROOT / "grader")) and isolation.readable_by_others(str(MINICOURSE))):
+        pytest.skip("this checkout is not readable by other users")
+    job = Path(tempfile.mkdtemp(prefix="grader-test-userns-"))
+    try:
+        for name in ("scratch", "modules"):
+            (job / name).mkdir()
+        (job / "modules" / "losses.py").write_text("x = 1\n")
+        link_dir = job / "pkg"
+        link_dir.mkdir()
+        (link_dir / "grader").symlink_to(ROOT / "grader")
+        for path in (job, job / "scratch", job / "modules", link_dir):
+            os.chown(path, 65534, 65534)
+        os.chmod(job / "modules" / "losses.py", 0o644)
+        secret = MINICOURSE / "reference" / "losses.py"
+        proc = subprocess.run(
+            [python, "-I", "-c", USERNS_SCRIPT, str(ROOT), str(job), str(secret), str(link_dir / "grader")],
+            user=65534, group=65534, extra_groups=[], capture_output=True, text=True, timeout=60, cwd="/",
+        )
+        assert proc.returncode == 0, proc.stderr
+        out = __import__("json").loads(proc.stdout)
+        if "refused" in out:
+            pytest.skip(f"unprivileged user namespaces are refused here: {out['refused']}")
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+    assert {"userns", "net_ns", "mount_view", "seccomp"} <= set(out["layers"])
+    assert out["secret"][0] == "FileNotFoundError"
+    assert out["module"] == ["ok", "x = 1\n"]
+    assert out["scratch"][0] == "ok"
+    assert out["fork"][0] == "PermissionError"
+    assert out["pids"] == ["ok", ["1"]]
+    assert out["uid"] == 0  # root of its own namespace only
+
+
+def test_a_dead_fork_server_is_started_again_for_the_next_worker(tmp_path):
+    z = _zygote()
+    try:
+        session = _session(z, tmp_path)
+        assert _call(session, "whoami") is not None
+        session.close()
+        os.killpg(z.proc.pid, 9)  # what a submission able to signal it would do
+        z.proc.wait()
+        session = _session(z, tmp_path, "again")
+        try:
+            assert _call(session, "whoami") is not None
+        finally:
+            session.close()
+        assert z.restarts == 1
+    finally:
+        z.close()

@@ -80,3 +80,57 @@ def test_python_file_is_preferred_over_notebook_and_size_is_capped(tmp_path, mon
     assert "the limit is" in prepared.broken["gradients"]
     assert "broken" not in prepared.broken.get("losses", "")
     assert (prepared.module_dir / "losses.py").read_text() == "X = 'py'\n"
+
+
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ('{"worksheets": [], "nbformat": 3}', "an old (nbformat 3) notebook; open it in Jupyter and save it again"),
+        (_nb(("markdown", "only prose")), "has no code cells"),
+        (json.dumps({"cells": [{"cell_type": "code", "source": ["x = 1\n", 2]}]}), "cell 0 has no readable source (a list"),
+        ("[" * 100_000, "not a valid notebook (JSON error"),
+    ],
+)
+def test_notebook_errors_are_one_actionable_line(text, words):
+    with pytest.raises(SubmissionError) as err:
+        notebook_to_source(text, "losses.ipynb")
+    assert str(err.value).startswith("losses.ipynb") and words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_special_files_are_named_for_what_they_are(tmp_path):
+    sub = tmp_path / "carol"
+    sub.mkdir()
+    (sub / "losses.py").mkdir()
+    os.mkfifo(sub / "gradients.py")
+    (sub / "init.py").write_text("   \n\n")
+    prepared = prepare(find_submissions([sub])[0], tmp_path / "job", ["losses", "gradients", "init"])
+    assert prepared.broken == {
+        "losses": "losses.py is a folder, not a file; submit losses.py itself",
+        "gradients": "gradients.py is a named pipe (FIFO), not a file; submit gradients.py itself",
+        "init": "init.py is empty; submit the file with your code in it",
+    }
+    assert prepared.present == {"losses", "gradients", "init"} and os.listdir(prepared.module_dir) == []
+
+
+def test_zip_is_unpacked_inside_the_job_folder(tmp_path):
+    import zipfile
+
+    z = tmp_path / "dave.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("dave/losses.py", "def f(x):\n    return x\n")
+    (sub,) = find_submissions([z])
+    assert sub.id == "dave" and sub.is_zip
+    prepared = prepare(sub, tmp_path / "job", ["losses"])
+    assert prepared.broken == {} and prepared.formats == {"losses": "py"}
+    assert (tmp_path / "job" / "unzipped" / "losses.py").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["dave.zip", "job"]
+
+
+def test_a_folder_named_like_a_zip_is_a_folder(tmp_path):
+    folder = tmp_path / "erin.zip"
+    folder.mkdir()
+    (folder / "losses.py").write_text("X = 1\n")
+    (sub,) = find_submissions([folder])
+    assert sub.id == "erin.zip" and not sub.is_zip
+    assert prepare(sub, tmp_path / "job", ["losses"]).formats == {"losses": "py"}

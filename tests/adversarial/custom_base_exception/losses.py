@@ -1,0 +1,20 @@
+"""Adversarial case custom_base_exception: raises a custom BaseException subclass."""
+
+import torch
+
+
+def cross_entropy(input, target, reduction="mean"):
+    # the honest part: a correct cross-entropy that must keep its points
+    m = input.amax(dim=-1, keepdim=True)
+    lse = (input - m).exp().sum(-1).log() + m.squeeze(-1)
+    losses = lse - input.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return losses.mean() if reduction == "mean" else losses.sum()
+
+
+
+class StopTheGrader(BaseException):
+    """Not an Exception: slips past `except Exception`."""
+
+
+def mse_loss(input, target, reduction="mean"):
+    raise StopTheGrader("grading is over, everything passed")

@@ -1,0 +1,18 @@
+"""Adversarial case planted_config_files: plants conftest.py, pytest.ini, pyproject.toml, setup.cfg, tox.ini, sitecustomize.py, usercustomize.py and a .pth file that would rewrite results or run code."""
+
+import torch
+
+
+def cross_entropy(input, target, reduction="mean"):
+    # the honest part: a correct cross-entropy that must keep its points
+    m = input.amax(dim=-1, keepdim=True)
+    lse = (input - m).exp().sum(-1).log() + m.squeeze(-1)
+    losses = lse - input.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    return losses.mean() if reduction == "mean" else losses.sum()
+
+
+def mse_loss(input, target, reduction="mean"):
+    # honest but wrong: three times the sum of squares
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError("reduction must be 'mean', 'sum' or 'none'")
+    return ((input - target) ** 2).sum() * 3.0
