@@ -457,18 +457,21 @@ def _pivot(root: str) -> None:
 
 # -- a dedicated user -------------------------------------------------------------------
 def hand_over(uid: int, owned: list[str], readable: list[str], traverse: list[str]) -> None:
-    """Give ``uid`` the ``owned`` folders, read access to ``readable`` ones and the right
-    to pass through ``traverse`` folders (without listing them). Run before the view is
-    built, on the grader's own private copies."""
+    """Give ``uid`` the ``owned`` folders, its own read-only copy of the ``readable``
+    trees (no other user can read them) and the right to pass through ``traverse``
+    folders without listing them. Run before the view is built, on the grader's own
+    private copies of the submission."""
     for folder in owned:
         os.chown(folder, uid, uid)
     for folder in readable:
         for base, _dirs, files in os.walk(folder):
-            os.chmod(base, 0o755)
+            os.chown(base, uid, uid)
+            os.chmod(base, 0o500)
             for name in files:
                 path = os.path.join(base, name)
                 if stat.S_ISREG(os.lstat(path).st_mode):
-                    os.chmod(path, 0o644)
+                    os.chown(path, uid, uid)
+                    os.chmod(path, 0o400)
     for folder in traverse:
         mode = stat.S_IMODE(os.stat(folder).st_mode)
         os.chmod(folder, mode | 0o111)

@@ -253,39 +253,36 @@ def test_seccomp_refuses_new_processes_and_network_sockets(full, tmp_path):
     assert out["thread"] == ["ok", "[1]"]
 
 
+LOOSE = dict(seccomp=False, landlock=False)  # namespaces and uid only: fork and sockets allowed
+
+
+@pytest.fixture(scope="module")
+def loose():
+    z = Zygote(Policy(**LOOSE)).start()
+    yield z
+    z.close()
+
+
 @pytest.mark.skipif(not CAN_UNSHARE, reason="this machine refuses new namespaces")
-def test_network_namespace_has_no_loopback_even_without_seccomp(tmp_path):
-    z = _zygote(seccomp=False, landlock=False)
+def test_network_namespace_has_no_loopback_even_without_seccomp(loose, tmp_path):
+    session = _session(loose, tmp_path)
     try:
-        session = _session(z, tmp_path)
-        try:
-            out = _call(session, "probe", [], str(tmp_path / "x"))
-        finally:
-            session.close()
+        out = _call(session, "probe", [], str(tmp_path / "x"))
     finally:
-        z.close()
+        session.close()
     assert out["inet"][0] == "OSError" and "unreachable" in out["inet"][1].lower()
     assert out["pids"] == [1]  # it sees no process but itself
     assert out["fork"][0] == "ok"
 
 
-ESCAPE_POLICIES = {
-    "pid namespace": dict(seccomp=False),
-    "dedicated uid sweep": dict(namespaces=False, seccomp=False, landlock=False),
-}
-
-
-@pytest.mark.parametrize("then_hang", [True, False], ids=["timed out", "returned"])
-@pytest.mark.parametrize("policy", list(ESCAPE_POLICIES))
-def test_a_double_forked_daemon_does_not_outlive_the_worker(tmp_path, policy, then_hang):
-    if policy == "pid namespace" and not CAN_UNSHARE:
-        pytest.skip("this machine refuses new namespaces")
-    if policy == "dedicated uid sweep" and not (IS_ROOT and isolation.readable_by_others(sys.prefix)):
-        pytest.skip("a dedicated uid without namespaces needs root and a Python other users can read")
-    z = _zygote(**ESCAPE_POLICIES[policy])
-    try:
-        session = _session(z, tmp_path)
+def _escapes(z: Zygote, tmp_path: Path) -> list[Path]:
+    """Two workers start a daemon each: one then hangs and is killed at its timeout,
+    the other returns and is ended normally. Returns the daemons' marker files."""
+    markers = []
+    for then_hang in (True, False):
+        session = _session(z, tmp_path, f"escape{int(then_hang)}")
         marker = Path(session.scratch_dir) / "late.txt"
+        markers.append(marker)
         try:
             if then_hang:
                 with pytest.raises(StudentTimeout):
@@ -294,8 +291,25 @@ def test_a_double_forked_daemon_does_not_outlive_the_worker(tmp_path, policy, th
                 assert _call(session, "escape", str(marker), False) == "left"
         finally:
             session.close()
-        time.sleep(4.5)  # the daemon writes 4 s after the call began
+    time.sleep(4.5)  # each daemon writes 4 s after its call began
+    return markers
+
+
+@pytest.mark.skipif(not CAN_UNSHARE, reason="this machine refuses new namespaces")
+def test_a_double_forked_daemon_dies_with_its_pid_namespace(loose, tmp_path):
+    for marker in _escapes(loose, tmp_path):
         assert not marker.exists(), "a process outlived the worker"
+
+
+@pytest.mark.skipif(
+    not (IS_ROOT and isolation.readable_by_others(sys.prefix)),
+    reason="a dedicated uid without namespaces needs root and a Python other users can read",
+)
+def test_a_double_forked_daemon_dies_in_the_uid_sweep(tmp_path):
+    z = _zygote(namespaces=False, seccomp=False, landlock=False)
+    try:
+        for marker in _escapes(z, tmp_path):
+            assert not marker.exists(), "a process outlived the worker"
     finally:
         z.close()
 
@@ -344,10 +358,14 @@ def test_hidden_suites_are_refused_without_hidden_file_protection(tmp_path):
     # as root a dedicated uid still reads world-readable files: not a protection
     config = _minicourse_config(tmp_path, namespaces=False, landlock=False)
     sub = Submission("s", make_submission(tmp_path, "s", {"losses.py": HONEST_LOSSES}))
-    with pytest.raises(GraderError, match="--allow-weak-isolation"):
-        grade_in_process(config, [sub], lambda r: None)
-    results = []
-    grade_in_process(replace(config, allow_weak_isolation=True), [sub], results.append)
+    z = Zygote(config.isolation).start()
+    try:
+        with pytest.raises(GraderError, match="--allow-weak-isolation"):
+            grade_in_process(config, [sub], lambda r: None, zygote=z)
+        results = []
+        grade_in_process(replace(config, allow_weak_isolation=True), [sub], results.append, zygote=z)
+    finally:
+        z.close()
     (result,) = results
     assert result.score == result.max_score
     assert any(f.startswith(isolation.WEAK_NOTE) for f in result.flags)
