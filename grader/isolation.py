@@ -754,7 +754,7 @@ def apply_seccomp() -> str:
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp filter")
-    return f"{len(program) // 8} rules: no fork, exec, network sockets, ptrace, mount, namespaces"
+    return f"{len(program) // 8} BPF instructions: no fork, exec, network sockets, ptrace, mount, namespaces"
 
 
 # -- the whole sequence -----------------------------------------------------------------
