@@ -11,7 +11,9 @@ pytest's pass/fail alone, and turns them into scores with the rubric.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import stat
 import warnings
 import tempfile
 import time
@@ -57,6 +59,28 @@ class RunConfig:
     # ones docs/security.md calls required (every result then says so)
     isolation: Policy = field(default_factory=Policy)
     allow_weak_isolation: bool = False
+
+
+def jobs_root() -> str | None:
+    """The folder that holds the submissions' job folders: ``grader-jobs-<uid>`` in the
+    temporary folder, which workers may pass through but not list, so a worker cannot
+    find another job's folder (say, one a killed grader left behind) by its name.
+    None (the temporary folder itself) when that folder is not safely ours."""
+    root = os.path.join(tempfile.gettempdir(), f"grader-jobs-{os.getuid()}")
+    try:
+        os.mkdir(root, 0o711)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        info = os.lstat(root)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return None
+    os.chmod(root, 0o711)
+    return root
 
 
 @dataclass(frozen=True)
@@ -277,7 +301,7 @@ class GradingPlugin:
 
     def grade(self, submission: Submission) -> SubmissionResult:
         t0 = time.perf_counter()
-        job = Path(tempfile.mkdtemp(prefix="grader-job-"))
+        job = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root()))
         try:
             prepared = prepare(submission, job, self.prepared_topics)
             scratch = job / "scratch"

@@ -521,3 +521,19 @@ def test_a_dead_fork_server_is_started_again_for_the_next_worker(tmp_path):
         assert z.restarts == 1
     finally:
         z.close()
+
+
+def test_job_folders_live_where_workers_cannot_list_them(tmp_path, monkeypatch):
+    from grader.plugin import jobs_root
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    root = jobs_root()
+    assert root == str(tmp_path / f"grader-jobs-{os.getuid()}")
+    assert (os.stat(root).st_mode & 0o777) == 0o711  # others may pass through, not list
+    # a planted link in the temporary folder is not followed
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "t2"))
+    (tmp_path / "t2").mkdir()
+    (tmp_path / "t2" / f"grader-jobs-{os.getuid()}").symlink_to(other)
+    assert jobs_root() is None
