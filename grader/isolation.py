@@ -43,6 +43,7 @@ import signal
 import stat
 import struct
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -267,7 +268,7 @@ def become_init_parent(on_child: Callable[[], None]) -> None:
     if pid == 0:
         on_child()
         os._exit(70)
-    for fd in _open_fds():
+    for fd in open_fds():
         if fd > 2:
             try:
                 os.close(fd)
@@ -292,7 +293,8 @@ def become_init_parent(on_child: Callable[[], None]) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def _open_fds() -> list[int]:
+def open_fds() -> list[int]:
+    """This process's open file descriptors."""
     try:
         return [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
@@ -500,7 +502,7 @@ def drop_to(uid: int) -> None:
         raise OSError(errno.EPERM, "the user switch did not take")
 
 
-LEASE_DIR = "/run/grader-uids" if os.path.isdir("/run") else "/tmp/grader-uids"
+LEASE_DIR = os.path.join("/run" if os.path.isdir("/run") else tempfile.gettempdir(), "grader-uids")
 LEASE_SLOTS = 1024
 
 

@@ -111,7 +111,7 @@ def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         keep = {0, 1, 2, req_fd, resp_fd}
-        for fd in _open_fds():
+        for fd in isolation.open_fds():
             if fd not in keep:
                 try:
                     os.close(fd)
@@ -294,10 +294,3 @@ def _self_test(protect: list[str]) -> dict[str, Any]:
         checks["visible_processes"] = None
     checks["uid"] = os.getuid()
     return checks
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 256))
