@@ -146,14 +146,15 @@ _SYS_LANDLOCK_CREATE = 444
 _SYS_LANDLOCK_ADD_RULE = 445
 _SYS_LANDLOCK_RESTRICT = 446
 
-_PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 
 _libc: Any = None
 
 
-def _c() -> Any:
+def load_libc() -> Any:
+    """The C library, loaded once (errno kept)."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
@@ -219,7 +220,7 @@ def unshare_namespaces(report: Report, want_user: bool) -> bool:
         for name in ("pid_ns", "net_ns", "ipc_ns", "mount_view"):
             report.skip(name, f"namespaces are Linux only (this is {sys.platform})")
         return False
-    libc = _c()
+    libc = load_libc()
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
     user = uid != 0
@@ -358,7 +359,7 @@ def default_view(grader_link: str, submission: str, scratch: str, cuda: bool) ->
 
 
 def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    libc = _c()
+    libc = load_libc()
     res = libc.mount(
         None if src is None else src.encode(),
         dst.encode(),
@@ -441,7 +442,7 @@ def build_view(view: View, root: str, tmp_mb: int = 64) -> None:
 
 
 def _pivot(root: str) -> None:
-    libc = _c()
+    libc = load_libc()
     os.chdir(root)
     arch = _AUDIT_ARCH.get(platform.machine())
     if arch is not None:
@@ -626,7 +627,7 @@ def landlock_abi() -> int:
     """The kernel's Landlock ABI version, 0 when Landlock is absent or disabled."""
     if not LINUX:
         return 0
-    libc = _c()
+    libc = load_libc()
     res = libc.syscall(ctypes.c_long(_SYS_LANDLOCK_CREATE), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return int(res) if res > 0 else 0
 
@@ -637,7 +638,7 @@ def apply_landlock(readable: list[str], writable: list[str], abi: int) -> str:
     From ABI 4 TCP bind/connect are refused, from ABI 6 signals to processes outside the
     sandbox and abstract UNIX sockets are too.
     """
-    libc = _c()
+    libc = load_libc()
     handled = 0
     for bit in _LL_FS:
         handled |= bit
@@ -677,7 +678,7 @@ def apply_landlock(readable: list[str], writable: list[str], abi: int) -> str:
                 )
             finally:
                 os.close(fd)
-        _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(int(libc.syscall(ctypes.c_long(_SYS_LANDLOCK_RESTRICT), ctypes.c_int(ruleset), ctypes.c_uint32(0))),
                "landlock_restrict_self")
     finally:
@@ -751,10 +752,10 @@ def apply_seccomp() -> str:
     program = seccomp_program() if LINUX else None
     if program is None:
         raise OSError(errno.ENOSYS, f"no system call table for {platform.machine()}")
-    libc = _c()
+    libc = load_libc()
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0), "seccomp filter")
     return f"{len(program) // 8} BPF instructions: no fork, exec, network sockets, ptrace, mount, namespaces"
 

@@ -12,14 +12,13 @@ from grader import isolation
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
-_PR_SET_NO_NEW_PRIVS = 38
 
 
 def _prctl(option: int, arg: int) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        return isolation._c().prctl(option, arg, 0, 0, 0) == 0
+        return isolation.load_libc().prctl(option, arg, 0, 0, 0) == 0
     except OSError:
         return False
 
@@ -177,7 +176,7 @@ def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.R
         apply_limits(cfg)
         report.add("rlimits", _limits_text(cfg))
         _prctl(_PR_SET_DUMPABLE, 0)
-        _prctl(_PR_SET_NO_NEW_PRIVS, 1)
+        _prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
         if iso.get("landlock"):
             abi = isolation.landlock_abi()
             if abi:

@@ -144,6 +144,15 @@ def _call(session: SubmissionSession, name: str, *args):
     return session.call({"path": f"losses.{name}"}, args, {}, label=name, topic="losses")
 
 
+def _probe(zygote: Zygote, tmp_path: Path, paths: list[str], outside: Path) -> dict:
+    """Run PROBE's probe() in a fresh worker of ``zygote`` and end the worker."""
+    session = _session(zygote, tmp_path)
+    try:
+        return _call(session, "probe", paths, str(outside))
+    finally:
+        session.close()
+
+
 @pytest.fixture(autouse=True)
 def _remove_job_folders(tmp_path):
     yield
@@ -197,11 +206,7 @@ def test_student_code_cannot_read_hidden_or_other_files(full, tmp_path):
         "/etc/shadow",
     ]
     outside = tmp_path / "planted.txt"
-    session = _session(full, tmp_path)
-    try:
-        out = _call(session, "probe", secrets + ["/usr/bin", str(ROOT / "grader")], str(outside))
-    finally:
-        session.close()
+    out = _probe(full, tmp_path, secrets + ["/usr/bin", str(ROOT / "grader")], outside)
     for path in secrets:
         assert out["read:" + path][0] in ("FileNotFoundError", "PermissionError", "NotADirectoryError"), (path, out)
     # what a worker needs stays readable
@@ -221,12 +226,7 @@ def test_landlock_alone_hides_the_reference(tmp_path):
         report = z.probe(protect=[str(MINICOURSE / "reference")])
         assert "landlock" in report["isolation"]["layers"] and "mount_view" not in report["isolation"]["layers"]
         assert report["checks"]["protected"] == {str(MINICOURSE / "reference"): False}
-        session = _session(z, tmp_path)
-        try:
-            out = _call(session, "probe", [str(MINICOURSE / "reference" / "losses.py"), "/usr/bin"],
-                        str(tmp_path / "planted.txt"))
-        finally:
-            session.close()
+        out = _probe(z, tmp_path, [str(MINICOURSE / "reference" / "losses.py"), "/usr/bin"], tmp_path / "planted.txt")
     finally:
         z.close()
     assert out["read:" + str(MINICOURSE / "reference" / "losses.py")][0] == "PermissionError"
@@ -240,11 +240,7 @@ def test_landlock_alone_hides_the_reference(tmp_path):
 # -- processes, network, users ------------------------------------------------------------
 @pytest.mark.skipif(not SECCOMP_ARCH, reason="no seccomp table for this architecture")
 def test_seccomp_refuses_new_processes_and_network_sockets(full, tmp_path):
-    session = _session(full, tmp_path)
-    try:
-        out = _call(session, "probe", [], str(tmp_path / "x"))
-    finally:
-        session.close()
+    out = _probe(full, tmp_path, [], tmp_path / "x")
     assert out["fork"][0] == "PermissionError"
     assert out["exec"][0] == "PermissionError"
     assert out["inet"][0] in ("OSError", "PermissionError") and "not supported" in out["inet"][1].lower() or \
@@ -265,11 +261,7 @@ def loose():
 
 @pytest.mark.skipif(not CAN_UNSHARE, reason="this machine refuses new namespaces")
 def test_network_namespace_has_no_loopback_even_without_seccomp(loose, tmp_path):
-    session = _session(loose, tmp_path)
-    try:
-        out = _call(session, "probe", [], str(tmp_path / "x"))
-    finally:
-        session.close()
+    out = _probe(loose, tmp_path, [], tmp_path / "x")
     assert out["inet"][0] == "OSError" and "unreachable" in out["inet"][1].lower()
     assert out["pids"] == [1]  # it sees no process but itself
     assert out["fork"][0] == "ok"
