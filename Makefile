@@ -12,14 +12,17 @@ install:
 demo: install
 	$(PYTHON) -m grader grade examples/class/alice examples/class/bob examples/class/carol --jobs 2
 
-# `grader validate` runs beside the tests (most tests use one core); its report follows.
+# `grader validate` and the nbgrader end-to-end tests run beside the other tests (most
+# tests use one core); their report follows. nbgrader must be installed: no silent skip.
 test: install
-	@log=$$(mktemp); \
-	$(PYTHON) -m grader validate --jobs 1 >"$$log" 2>&1 & vpid=$$!; \
-	$(PYTHON) -m pytest; tests=$$?; \
-	wait $$vpid; valid=$$?; \
-	echo "--- grader validate"; cat "$$log"; rm -f "$$log"; \
-	test $$tests -eq 0 && test $$valid -eq 0
+	@log=$$(mktemp); export GRADER_REQUIRE_NBGRADER=1; \
+	( $(PYTHON) -m grader validate --jobs 1; v=$$?; \
+	  $(PYTHON) -m pytest -q tests/test_nbgrader_e2e.py; e=$$?; \
+	  test $$v -eq 0 && test $$e -eq 0 ) >"$$log" 2>&1 & side=$$!; \
+	$(PYTHON) -m pytest -m "not nbgrader_e2e"; tests=$$?; \
+	wait $$side; beside=$$?; \
+	echo "--- grader validate, then the nbgrader end-to-end tests"; cat "$$log"; rm -f "$$log"; \
+	test $$tests -eq 0 && test $$beside -eq 0
 
 bench: install
 	$(PYTHON) benchmarks/bench_full_suite.py

@@ -91,7 +91,7 @@ def _write_outputs(
 
 
 @cli.command()
-@click.argument("submissions", nargs=-1, required=True, type=click.Path())
+@click.argument("submissions", nargs=-1, type=click.Path())
 @click.option("--topic", "topics", multiple=True, type=_TOPIC, help="Grade only these topics (repeatable).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Submissions graded in parallel.")
@@ -110,12 +110,30 @@ def _write_outputs(
     "--allow-weak-isolation", "weak", is_flag=True,
     help="Grade even where the sandbox cannot hide the hidden suites (every report says so).",
 )
-def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet, resume, weak) -> None:
-    """Grade SUBMISSION folders against the hidden suites."""
+@click.option("--nbgrader", "nb_root", type=click.Path(file_okay=False),
+              help="nbgrader course folder: grade its collected submissions and fill its gradebook.")
+@click.option("--assignment", help="With --nbgrader: the assignment (a topic) to grade.")
+@click.option("--student", "students", multiple=True, help="With --nbgrader: only this student (repeatable).")
+def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet, resume, weak,
+          nb_root, assignment, students) -> None:
+    """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites."""
     started = time.time()
     if resume and not json_path:
         raise UsageError("--resume needs --json FILE: the results of the interrupted run are kept there")
-    subs = find_submissions(list(submissions))
+    filed: Callable[[SubmissionResult], None] | None = None
+    summary: Callable[[], None] = lambda: None
+    if nb_root:
+        if submissions:
+            raise UsageError("give either SUBMISSION folders or --nbgrader COURSE_DIR, not both")
+        if not assignment:
+            raise UsageError("--nbgrader needs --assignment NAME")
+        subs, topics, filed, summary = _nbgrader_run(Path(nb_root), assignment, tuple(students), topics, quiet)
+    else:
+        if assignment or students:
+            raise UsageError("--assignment and --student go with --nbgrader COURSE_DIR")
+        if not submissions:
+            raise UsageError("name at least one SUBMISSION folder (or use --nbgrader COURSE_DIR)")
+        subs = find_submissions(list(submissions))
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
     config = replace(config, allow_weak_isolation=weak)
     meta = _meta(device, started)
@@ -127,14 +145,14 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, cours
         todo = [s for s in subs if s.id not in done]
         if resume and not quiet:
             click.echo(f"resuming: {len(done)} already graded, {len(todo)} to grade", err=True)
-        fresh = _run(config, todo, jobs, quiet, on_result=journal.record) if todo else []
+        fresh = _run(config, todo, jobs, quiet, on_result=_both(journal.record, filed)) if todo else []
         by_id = {**done, **{r.id: r for r in fresh}}
         results = [by_id[s.id] for s in subs]
         meta["seconds"] = round(time.time() - started, 3)
         _write_outputs(results, meta, json_path, csv_path, gs_path)
         journal.close()
     else:
-        results = _run(config, subs, jobs, quiet)
+        results = _run(config, subs, jobs, quiet, on_result=filed)
         _write_outputs(results, meta, json_path, csv_path, gs_path)
     if quiet:
         return
@@ -145,6 +163,77 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, cours
             click.echo(render_details(r))
             click.echo()
     click.echo(render_table(results))
+    summary()
+
+
+def _both(
+    first: Callable[[SubmissionResult], None], second: Callable[[SubmissionResult], None] | None
+) -> Callable[[SubmissionResult], None]:
+    if second is None:
+        return first
+
+    def call(result: SubmissionResult) -> None:
+        first(result)
+        second(result)
+
+    return call
+
+
+def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics: tuple[str, ...], quiet: bool):
+    """The collected submissions, the topic, and a callback filing each result in the gradebook."""
+    from grader import nbgrader_bridge as bridge
+
+    nb_course = bridge.load_course(root)
+    topic = bridge.topic_of(assignment)
+    if topics and tuple(topics) != (topic,):
+        raise UsageError(f"--topic cannot differ from the assignment's topic ({topic}) with --nbgrader")
+    subs = bridge.collected(nb_course, assignment, students)
+    gradebook = bridge.open_gradebook(nb_course)
+    pages: list[Path] = []
+
+    def file_result(result: SubmissionResult) -> None:
+        entry = bridge.write_grade(gradebook, nb_course, assignment, result)
+        pages.append(bridge.write_feedback(nb_course, assignment, result))
+        if entry.manual_score is not None:
+            click.echo(f"note: {entry.student} keeps the manual score {entry.manual_score:g} set in the formgrader "
+                       f"(automatic score {entry.auto_score:g} recorded beside it)", err=True)
+
+    def summary() -> None:
+        if quiet or not pages:
+            return
+        lms = sum(1 for p in pages if bridge.LMS_FEEDBACK in p.parts)
+        click.echo(f"gradebook: {len(pages)} automatic score(s) written for {assignment!r}; "
+                   f"see them with `nbgrader export` or the formgrader")
+        if len(pages) > lms:
+            click.echo(f"feedback: {len(pages) - lms} page(s) in {nb_course.feedback}/<student>/{assignment}/; "
+                       f"deliver with `nbgrader release_feedback {assignment}`")
+        if lms:
+            click.echo(f"feedback: {lms} page(s) for LMS submissions in {bridge.LMS_FEEDBACK}/{assignment}/")
+
+    return subs, (topic,), file_result, summary
+
+
+@cli.group()
+def nbgrader() -> None:
+    """Run the course with nbgrader: course folder, release, collect, gradebook."""
+
+
+@nbgrader.command("init")
+@click.argument("course_dir", type=click.Path(file_okay=False))
+@click.option("--course-id", default="nn-course", show_default=True, help="nbgrader's course id.")
+@click.option("--topic", "topics", multiple=True, type=_TOPIC, help="Only these topics (repeatable; default all).")
+@click.option("--exchange", type=click.Path(file_okay=False), help="nbgrader exchange folder (default: nbgrader's).")
+@click.option("--course", type=click.Path(file_okay=False), help="The grader's course folder (reference, rubric).")
+def nbgrader_init(course_dir, course_id, topics, exchange, course) -> None:
+    """Write COURSE_DIR/nbgrader_config.py and source/<topic>/ for every topic."""
+    from grader.nbgrader_bridge import init_course
+
+    root = Path(course_dir)
+    written = init_course(root, find_course(course), course_id, tuple(topics),
+                          str(Path(exchange).resolve()) if exchange else None)
+    for path in written:
+        click.echo(f"wrote {path.relative_to(root)}")
+    click.echo(f"next: cd {course_dir} && nbgrader generate_assignment <topic> && nbgrader release_assignment <topic>")
 
 
 @cli.command()
@@ -199,6 +288,15 @@ def stubs(course, check_only) -> None:
         click.echo("stubs are up to date")
     if check_only and changed:
         raise click.exceptions.Exit(1)
+
+
+def _add_quiz_commands() -> None:
+    from grader.quiz.cli import quiz
+
+    cli.add_command(quiz)
+
+
+_add_quiz_commands()
 
 
 def main() -> None:

@@ -11,6 +11,11 @@ A reference module marks each solution with nbgrader-style comment lines::
 In the stub a region inside a function body becomes ``raise NotImplementedError(...)``
 naming the function; a region at module level (private helpers) is dropped.
 Everything outside the regions (docstrings, signatures, provided classes) is kept.
+
+A course that releases notebooks (its ``assignments/`` holds a ``<topic>.ipynb`` for a
+reference module, or ``notebooks=True`` is asked for) also gets the student notebook
+of every topic from the same reference (:mod:`grader.notebooks`), carrying the topic's
+points from ``reference/rubric.yaml``.
 """
 
 from __future__ import annotations
@@ -118,15 +123,61 @@ def stub_targets(course: Path) -> dict[Path, Path]:
     return pairs
 
 
-def sync_stubs(course: Path, write: bool = True) -> list[Path]:
-    """Regenerate stubs; returns the stubs that were (or, with write=False, would be) changed."""
-    changed = []
+def notebook_targets(course: Path) -> dict[Path, Path]:
+    """Reference module -> student notebook path, for the same modules as the stubs."""
+    return {ref: stub.with_suffix(".ipynb") for ref, stub in stub_targets(course).items()}
+
+
+def releases_notebooks(course: Path) -> bool:
+    """Whether the course hands out notebooks: one of them is already in ``assignments/``."""
+    return any(path.exists() for path in notebook_targets(course).values())
+
+
+def _topic_points(course: Path) -> dict[str, float]:
+    """Each topic's points in the course rubric (none when the course has no rubric)."""
+    from grader.rubric import load_rubric
+
+    rubric_path = course / "reference" / "rubric.yaml"
+    if not rubric_path.is_file():
+        return {}
+    return {name: topic.points for name, topic in load_rubric(rubric_path).topics.items()}
+
+
+def _notebook_text(ref: Path, course: Path, points: dict[str, float]) -> str:
+    from grader.notebooks import build_notebook, dumps
+    from grader.topics import TOPICS
+
+    topic = ref.stem
+    title = TOPICS[topic].title if topic in TOPICS else None
+    notebook = build_notebook(
+        topic, ref.read_text(encoding="utf-8"), solutions=False, points=points.get(topic, 0.0), title=title,
+        filename=str(ref.relative_to(course)),
+    )
+    return dumps(notebook)
+
+
+def sync_stubs(course: Path, write: bool = True, notebooks: bool | None = None) -> list[Path]:
+    """Regenerate stubs (and notebooks); returns the files that were (or, with write=False,
+    would be) changed.
+
+    ``notebooks``: also the student notebooks; None (the default) means when the course
+    already releases them (:func:`releases_notebooks`).
+    """
+    if notebooks is None:
+        notebooks = releases_notebooks(course)
+    wanted: dict[Path, str] = {}
     for ref, stub in stub_targets(course).items():
-        text = make_stub(ref.read_text(encoding="utf-8"), ref.stem, str(ref.relative_to(course)))
-        current = stub.read_text(encoding="utf-8") if stub.exists() else None
+        wanted[stub] = make_stub(ref.read_text(encoding="utf-8"), ref.stem, str(ref.relative_to(course)))
+    if notebooks:
+        points = _topic_points(course)
+        for ref, target in notebook_targets(course).items():
+            wanted[target] = _notebook_text(ref, course, points)
+    changed = []
+    for path, text in wanted.items():
+        current = path.read_text(encoding="utf-8") if path.exists() else None
         if current != text:
-            changed.append(stub)
+            changed.append(path)
             if write:
-                stub.parent.mkdir(parents=True, exist_ok=True)
-                stub.write_text(text, encoding="utf-8")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
     return changed

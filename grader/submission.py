@@ -13,7 +13,9 @@ included, is recorded with a one-line reason; it never stops the rest of the sub
 
 from __future__ import annotations
 
+import ast
 import codecs
+import math
 import os
 import stat
 from dataclasses import dataclass, field
@@ -183,14 +185,49 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def load_topic_source(folder: Path, topic: str) -> tuple[str, str] | None:
-    """``(source, format)`` for a topic, preferring ``.py`` over ``.ipynb``."""
+    """``(source, format)`` for a topic from ``<topic>.py`` or ``<topic>.ipynb``.
+
+    A folder holding both (a student who worked in the notebook still has the released
+    ``.py`` stub, or the other way round) is graded on the file with fewer functions
+    still raising ``NotImplementedError``; on a tie, the ``.py``. A file that does not
+    parse counts as unfinished, unless both fail, when the ``.py``'s error is reported.
+    """
     py = _read_regular(folder / f"{topic}.py", MAX_SOURCE_BYTES)
-    if py is not None:
-        return _decode(py, f"{topic}.py"), "py"
     nb = _read_regular(folder / f"{topic}.ipynb", MAX_NOTEBOOK_BYTES)
+    candidates: list[tuple[str, str]] = []
+    errors: list[SubmissionError] = []
+    if py is not None:
+        candidates.append((_decode(py, f"{topic}.py"), "py"))
     if nb is not None:
-        return notebook_to_source(_decode(nb, f"{topic}.ipynb"), f"{topic}.ipynb"), "ipynb"
-    return None
+        try:
+            candidates.append((notebook_to_source(_decode(nb, f"{topic}.ipynb"), f"{topic}.ipynb"), "ipynb"))
+        except SubmissionError as exc:
+            if py is None:
+                raise
+            errors.append(exc)
+    if not candidates:
+        if errors:
+            raise errors[0]
+        return None
+    return min(candidates, key=lambda c: unfinished_functions(c[0]))
+
+
+def unfinished_functions(source: str) -> float:
+    """How many functions still raise ``NotImplementedError`` (a stub); inf when it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return math.inf
+    count = 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for stmt in node.body:
+                if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+                    exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+                    if isinstance(exc, ast.Name) and exc.id == "NotImplementedError":
+                        count += 1
+                        break
+    return count
 
 
 def _syntax_error(topic: str, fmt: str, source: str, exc: SyntaxError) -> str:

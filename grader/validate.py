@@ -1,7 +1,8 @@
 """``grader validate``: the course material is consistent before anyone is graded.
 
 The reference earns full marks, the released stubs earn zero, grading is repeatable,
-the stubs are exactly what the reference generates, and the public tests agree.
+the stubs (and, in a course that releases them, the student notebooks) are exactly what
+the reference generates, and the public tests agree.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from grader.course import Course, public_config
 from grader.engine import grade
 from grader.scoring import SubmissionResult
-from grader.stubgen import sync_stubs
+from grader.stubgen import releases_notebooks, sync_stubs
 from grader.submission import Submission
 
 
@@ -41,10 +42,11 @@ def _not_zero(result: SubmissionResult, limit: int = 5) -> str:
 
 def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list[ValidationCheck]:
     findings = []
-    stale = sync_stubs(course.root, write=False)
+    notebooks = releases_notebooks(course.root)
+    stale = sync_stubs(course.root, write=False, notebooks=notebooks)
     findings.append(
         ValidationCheck(
-            "stubs are generated from the reference",
+            "stubs are generated from the reference" + (" (notebooks too)" if notebooks else ""),
             not stale,
             "out of date: " + ", ".join(str(p.relative_to(course.root)) for p in stale) + " (run `grader stubs`)"
             if stale else "",

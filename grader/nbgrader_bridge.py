@@ -1,0 +1,369 @@
+"""nbgrader courses: the course folder, grading collected submissions, the gradebook.
+
+nbgrader keeps what it does well: ``generate_assignment`` and ``release_assignment``,
+the exchange (``fetch_assignment``, ``submit``, ``collect``), ``zip_collect`` for LMS
+downloads, the gradebook, ``export``, the formgrader and ``release_feedback``. The
+grading itself runs here, in the sandbox, instead of ``nbgrader autograde``:
+
+- ``init_course`` writes ``nbgrader_config.py`` and ``source/<topic>/`` for every topic:
+  the instructor notebook (solution regions, one grade cell carrying the topic's points)
+  and the public self-check tests. The hidden suites and the reference stay in the
+  course's ``reference/`` folder, which nbgrader never sees.
+- ``collected`` finds ``submitted/<student>/<assignment>/`` folders.
+- ``write_grade`` files one graded submission in the gradebook: the topic's score goes
+  into the grade cell's ``auto_score`` (never ``manual_score``), and re-running replaces
+  the previous automatic score.
+- ``write_feedback`` puts an HTML report where ``nbgrader release_feedback`` looks.
+
+nbgrader is imported only by the functions that need its gradebook, so the rest of the
+grader works without it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader.course import Course
+from grader.errors import GraderError, UsageError
+from grader.notebooks import build_notebook, dumps, grade_id
+from grader.rubric import load_rubric
+from grader.scoring import SubmissionResult, TopicResult
+from grader.submission import Submission
+from grader.topics import TOPICS
+
+CONFIG_NAME = "nbgrader_config.py"
+LMS_FEEDBACK = "lms_feedback"
+_COURSE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class NbgraderCourse:
+    """An nbgrader course folder and the settings the grader needs from its config."""
+
+    root: Path
+    course_id: str
+    db_url: str
+    submitted: str = "submitted"
+    feedback: str = "feedback"
+
+    def submitted_dir(self, student: str, assignment: str) -> Path:
+        return self.root / self.submitted / student / assignment
+
+    def feedback_dir(self, student: str, assignment: str) -> Path:
+        return self.root / self.feedback / student / assignment
+
+
+# -- init ---------------------------------------------------------------------------
+
+_CONFIG = '''\
+# nbgrader configuration for the course {course_id!r}, written by `grader nbgrader init`.
+# nbgrader's own commands read it; `grader grade --nbgrader` reads the course id, the
+# gradebook and the folder names from it. Edit freely: `init` never overwrites it.
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+{exchange}
+# Solution regions become this stub in the release (inside function bodies only).
+c.ClearSolutions.code_stub = {{"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}}
+
+# `nbgrader zip_collect`: files in downloaded/<assignment>/archive/ named like
+# <anything>_<student id>_attempt_<timestamp>_<file> (Blackboard's naming). Change the
+# pattern to your LMS's; students may hand in the notebook or the .py module.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*_(?P<student_id>[A-Za-z0-9.-]+)_attempt_(?P<timestamp>[0-9\\-]+)_(?P<file_id>.*)"
+)
+c.FileNameCollectorPlugin.valid_ext = [".ipynb", ".py"]
+
+# Grade with `grader grade --nbgrader . --assignment <topic>`, not `nbgrader autograde`:
+# autograde runs student code in a kernel that can read this folder, and would
+# overwrite the scores the grader wrote with the self-check's pass/fail.
+'''
+
+
+def init_course(
+    target: Path, course: Course, course_id: str, topics: tuple[str, ...] = (), exchange: str | None = None,
+) -> list[Path]:
+    """Write ``nbgrader_config.py`` (unless present) and ``source/<topic>/``; returns what was written."""
+    if not _COURSE_ID.match(course_id):
+        raise UsageError(f"course id {course_id!r}: use letters, digits, '.', '_' and '-' only")
+    chosen = topics or tuple(TOPICS)
+    unknown = [t for t in chosen if t not in TOPICS]
+    if unknown:
+        raise UsageError(f"unknown topic {unknown[0]!r}; topics are: {', '.join(TOPICS)}")
+    rubric = load_rubric(course.rubric_path)
+    public = course.public_tests_dir / "rubric.yaml"
+    public_doc = yaml.safe_load(public.read_text(encoding="utf-8")) if public.is_file() else None
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    config = target / CONFIG_NAME
+    if not config.exists():
+        line = f"c.Exchange.root = {exchange!r}\n" if exchange else ""
+        config.write_text(_CONFIG.format(course_id=course_id, exchange=line), encoding="utf-8")
+        written.append(config)
+    for topic in chosen:
+        ref = course.reference_dir / f"{topic}.py"
+        if not ref.is_file():
+            raise UsageError(f"{ref}: the course has no reference for {topic!r}")
+        points = rubric.topics[topic].points if topic in rubric.topics else 0.0
+        folder = target / "source" / topic
+        folder.mkdir(parents=True, exist_ok=True)
+        nb = build_notebook(topic, ref.read_text(encoding="utf-8"), solutions=True, points=points,
+                            title=TOPICS[topic].title, filename=str(ref))
+        path = folder / f"{topic}.ipynb"
+        path.write_text(dumps(nb), encoding="utf-8")
+        written.append(path)
+        written.extend(_public_tests(course, folder, topic, public_doc))
+    return written
+
+
+def _public_tests(course: Course, folder: Path, topic: str, public_doc: dict | None) -> list[Path]:
+    """The topic's public tests and a rubric for them alone: the self-check's input."""
+    test = course.public_tests_dir / f"test_{topic}.py"
+    if public_doc is None or not test.is_file() or topic not in (public_doc.get("topics") or {}):
+        return []
+    dest = folder / "public_tests"
+    dest.mkdir(exist_ok=True)
+    shutil.copyfile(test, dest / test.name)
+    doc = {k: v for k, v in public_doc.items() if k != "topics"}
+    doc["topics"] = {topic: public_doc["topics"][topic]}
+    rubric = dest / "rubric.yaml"
+    rubric.write_text("# Public self-check tests of this topic.\n" + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return [dest / test.name, rubric]
+
+
+# -- reading a course -----------------------------------------------------------------
+
+def load_course(root: Path) -> NbgraderCourse:
+    """The nbgrader course in ``root``, read from its ``nbgrader_config.py`` the way nbgrader does."""
+    config = root / CONFIG_NAME
+    if not config.is_file():
+        raise UsageError(f"{root}: no {CONFIG_NAME} here; create the course with `grader nbgrader init {root}`")
+    try:
+        from traitlets.config.loader import PyFileConfigLoader
+    except ImportError:
+        raise UsageError("nbgrader is not installed: pip install nbgrader") from None
+    try:
+        cfg = PyFileConfigLoader(CONFIG_NAME, path=str(root)).load_config()
+    except Exception as exc:  # the config is instructor code; report it in one line
+        raise UsageError(f"{config}: cannot be read ({type(exc).__name__}: {exc})") from None
+    cd = cfg.get("CourseDirectory", {})
+    course_id = str(cd.get("course_id", "") or "")
+    if not course_id:
+        raise UsageError(f"{config}: set c.CourseDirectory.course_id")
+    base = Path(str(cd.get("root", root) or root))
+    db_url = str(cd.get("db_url", "") or f"sqlite:///{(base / 'gradebook.db').resolve()}")
+    return NbgraderCourse(
+        base.resolve(), course_id, db_url,
+        str(cd.get("submitted_directory", "submitted")), str(cd.get("feedback_directory", "feedback")),
+    )
+
+
+def topic_of(assignment: str) -> str:
+    """The course topic an assignment grades (``init`` names assignments after topics)."""
+    if assignment not in TOPICS:
+        raise UsageError(f"assignment {assignment!r} is not a course topic; assignments are named "
+                         f"after topics: {', '.join(TOPICS)}")
+    return assignment
+
+
+def collected(course: NbgraderCourse, assignment: str, students: tuple[str, ...] = ()) -> list[Submission]:
+    """One submission per ``submitted/<student>/<assignment>/`` folder (all, or the students named)."""
+    base = course.root / course.submitted
+    if students:
+        missing = [s for s in students if not course.submitted_dir(s, assignment).is_dir()]
+        if missing:
+            raise UsageError(f"no collected submission of {assignment!r} for {missing[0]!r} "
+                             f"(looked in {course.submitted_dir(missing[0], assignment)})")
+        ids = list(students)
+    else:
+        ids = sorted(p.parent.name for p in base.glob(f"*/{assignment}") if p.is_dir()) if base.is_dir() else []
+    if not ids:
+        raise UsageError(f"no collected submissions of {assignment!r} in {base}; run `nbgrader collect "
+                         f"{assignment}` or `nbgrader zip_collect {assignment}` first")
+    return [Submission(s, course.submitted_dir(s, assignment)) for s in ids]
+
+
+def submission_time(folder: Path) -> datetime | None:
+    """nbgrader's ``timestamp.txt`` of a collected submission, as naive UTC; None if absent or unreadable."""
+    try:
+        text = (folder / "timestamp.txt").read_text(encoding="utf-8").strip()
+        from nbgrader.utils import parse_utc
+
+        stamp = parse_utc(text)
+    except Exception:  # no file, not text, not a time, or no nbgrader: the gradebook keeps its own
+        return None
+    if not isinstance(stamp, datetime):
+        return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+# -- gradebook --------------------------------------------------------------------------
+
+def cell_score(topic: TopicResult | None, max_score: float) -> float:
+    """The grade cell's score: the topic's share of its points, scaled to the cell's points."""
+    if topic is None or topic.max_score <= 0 or topic.status == "missing":
+        return 0.0
+    return round(max_score * topic.score / topic.max_score, 4)
+
+
+@dataclass(frozen=True)
+class GradebookEntry:
+    student: str
+    assignment: str
+    auto_score: float
+    max_score: float
+    manual_score: float | None
+    created_submission: bool
+
+
+def write_grade(gb: Any, course: NbgraderCourse, assignment: str, result: SubmissionResult) -> GradebookEntry:
+    """File one result in an open nbgrader ``Gradebook``: auto scores only, idempotent."""
+    from nbgrader.api import MissingEntry
+
+    topic = topic_of(assignment)
+    student = result.id
+    try:
+        gb.find_student(student)
+    except MissingEntry:
+        gb.add_student(student)
+    try:
+        notebook = gb.find_notebook(topic, assignment)
+    except MissingEntry:
+        raise UsageError(f"the gradebook has no notebook {topic!r} in {assignment!r}; run "
+                         f"`nbgrader generate_assignment {assignment}` first") from None
+    created = False
+    stamp = submission_time(course.submitted_dir(student, assignment))
+    try:
+        submission = gb.find_submission(assignment, student)
+    except MissingEntry:
+        with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush notes
+            warnings.simplefilter("ignore")
+            submission = gb.add_submission(assignment, student, **({"timestamp": stamp} if stamp else {}))
+        created = True
+    if stamp is not None and submission.timestamp != stamp:
+        submission.timestamp = stamp
+    auto = manual = None
+    max_score = 0.0
+    for cell in notebook.grade_cells:
+        grade = gb.find_grade(cell.name, topic, assignment, student)
+        if cell.name == grade_id(topic):
+            max_score = float(cell.max_score or 0.0)
+            auto = cell_score(result.topics.get(topic), max_score)
+            manual = grade.manual_score
+        elif not cell.max_score and grade.manual_score is None:
+            grade.auto_score = 0.0  # the zero-point cell that hides the model solution's helpers
+            grade.needs_manual_grade = False
+            continue
+        else:
+            continue  # a cell the instructor added: theirs to grade
+        grade.auto_score = auto
+        grade.needs_manual_grade = False
+    if auto is None:
+        raise UsageError(f"the gradebook's {assignment!r} notebook has no grade cell {grade_id(topic)!r}; "
+                         f"regenerate the source with `grader nbgrader init` and `nbgrader generate_assignment`")
+    gb.db.commit()
+    return GradebookEntry(student, assignment, auto, max_score, manual, created)
+
+
+def open_gradebook(course: NbgraderCourse) -> Any:
+    """nbgrader's ``Gradebook`` of the course; it must exist (``generate_assignment`` makes it)."""
+    try:
+        from nbgrader.api import Gradebook
+    except ImportError:
+        raise UsageError("nbgrader is not installed: pip install nbgrader") from None
+    if course.db_url.startswith("sqlite:///"):
+        path = Path(course.db_url[len("sqlite:///"):])
+        if not path.is_file():
+            raise UsageError(f"no gradebook at {path}; run `nbgrader generate_assignment <assignment>` first")
+    try:
+        return Gradebook(course.db_url, course_id=course.course_id)
+    except Exception as exc:
+        raise GraderError(f"cannot open the gradebook {course.db_url}: {type(exc).__name__}: {exc}") from None
+
+
+# -- feedback ---------------------------------------------------------------------------
+
+def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionResult) -> Path:
+    """An HTML report where the student will get it; returns its path.
+
+    Exchange submissions (they carry ``submission_secret.txt``) get
+    ``feedback/<student>/<assignment>/<topic>.html`` with the timestamp and secret beside
+    it, which is what ``nbgrader release_feedback`` delivers. Submissions collected from
+    an LMS download have no secret, and ``release_feedback`` would stop at them, so their
+    reports go to ``lms_feedback/<assignment>/<student>.html`` for upload to the LMS.
+    """
+    topic = topic_of(assignment)
+    submitted = course.submitted_dir(result.id, assignment)
+    if (submitted / "submission_secret.txt").is_file():
+        folder = course.feedback_dir(result.id, assignment)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("timestamp.txt", "submission_secret.txt"):
+            if (submitted / name).is_file():
+                shutil.copyfile(submitted / name, folder / name)
+        path = folder / f"{topic}.html"
+    else:
+        folder = course.root / LMS_FEEDBACK / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{result.id}.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(feedback_html(result, topic), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def feedback_html(result: SubmissionResult, topic: str) -> str:
+    """A self-contained page: the topic's score and every test's outcome, no test source."""
+    t = result.topics.get(topic)
+    e = html.escape
+    rows = []
+    if t is None or t.status == "missing":
+        summary = f"{e(topic)}.ipynb or {e(topic)}.py was not found in your submission."
+        score = "0"
+        max_score = f"{t.max_score:g}" if t else "?"
+    else:
+        summary = "All tests passed." if all(x.status == "passed" for x in t.tests) else \
+            "Each row is one hidden test; read the message, fix, and run the self-check again."
+        score, max_score = f"{t.score:.2f}".rstrip("0").rstrip("."), f"{t.max_score:g}"
+        for x in t.tests:
+            hint = f"<br><em>likely mistake:</em> {e(x.hint)}" if x.hint else ""
+            rows.append(
+                f"<tr class=\"{e(x.status)}\"><td><code>{e(x.id)}</code></td><td>{e(x.status)}</td>"
+                f"<td>{x.score:.2f} / {x.max_score:.2f}</td><td>{e(x.message)}{hint}</td></tr>"
+            )
+    flags = "".join(f"<p class=\"flag\">{e(f)}</p>" for f in result.flags)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _PAGE.format(topic=e(topic), student=e(result.id), score=score, max_score=max_score,
+                        summary=summary, rows="\n".join(rows), flags=flags, stamp=stamp)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{topic}: feedback for {student}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: .3em .5em; vertical-align: top; }}
+tr.passed td:nth-child(2) {{ color: #060; }} tr.failed td:nth-child(2), tr.error td:nth-child(2), tr.timeout td:nth-child(2) {{ color: #a00; }}
+tr.partial td:nth-child(2) {{ color: #a60; }} .flag {{ color: #a00; font-weight: bold; }}
+</style></head><body>
+<h1>{topic}: {score} / {max_score}</h1>
+<p>Feedback for <strong>{student}</strong>, graded {stamp}. {summary}</p>
+{flags}
+<table><thead><tr><th>test</th><th>result</th><th>points</th><th>message</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""
