@@ -17,9 +17,10 @@ from typing import Any, Callable
 import click
 
 from grader import __version__
+from grader.cli_group import OneLineErrors
 from grader.course import find_course, find_public_tests, public_config
 from grader.engine import grade as run_grade
-from grader.errors import GraderError, UsageError
+from grader.errors import UsageError
 from grader.journal import Journal, run_fingerprint
 from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
 from grader.scoring import SubmissionResult
@@ -29,18 +30,10 @@ from grader.topics import TOPICS
 _TOPIC = click.Choice(list(TOPICS))
 
 
-class _Group(click.Group):
+class _Group(OneLineErrors):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except GraderError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
-        except click.UsageError as exc:  # one line, not click's usage block
-            error = click.ClickException(exc.format_message())
-            error.exit_code = 2
-            raise error from None
         except KeyboardInterrupt:
             click.echo("interrupted: finished submissions are kept for --resume when --json was given", err=True)
             ctx.exit(130)

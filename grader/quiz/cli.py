@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import click
 
+from grader.cli_group import OneLineErrors
 from grader.errors import GraderError, UsageError
 from grader.quiz.answers import read_sheet
 from grader.quiz.build import build, build_many
@@ -21,22 +21,6 @@ from grader.quiz.selftest import SAMPLE_STUDENTS, selftest_quiz
 
 SALT_ENV = "GRADER_QUIZ_SALT"
 CACHE_ENV = "GRADER_QUIZ_CACHE"
-
-
-class _QuizGroup(click.Group):
-    """Library errors become one line on stderr and their exit status (2 for usage)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except GraderError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
-        except click.UsageError as exc:
-            error = click.ClickException(exc.format_message())
-            error.exit_code = 2
-            raise error from None
 
 
 def _cache_dir(option: str | None) -> Path | None:
@@ -56,7 +40,7 @@ _cache = click.option("--cache", "cache", default=None, metavar="DIR",
                       help=f"Folder caching code_output builds ('none' to disable; env {CACHE_ENV}).")
 
 
-@click.group(cls=_QuizGroup)
+@click.group(cls=OneLineErrors)
 def quiz() -> None:
     """YAML quizzes: per-student parameters, auto-grading, LMS exports."""
 
