@@ -193,21 +193,17 @@ def load_topic_source(folder: Path, topic: str) -> tuple[str, str] | None:
     parse counts as unfinished, unless both fail, when the ``.py``'s error is reported.
     """
     py = _read_regular(folder / f"{topic}.py", MAX_SOURCE_BYTES)
-    nb = _read_regular(folder / f"{topic}.ipynb", MAX_NOTEBOOK_BYTES)
     candidates: list[tuple[str, str]] = []
-    errors: list[SubmissionError] = []
     if py is not None:
         candidates.append((_decode(py, f"{topic}.py"), "py"))
-    if nb is not None:
-        try:
+    try:
+        nb = _read_regular(folder / f"{topic}.ipynb", MAX_NOTEBOOK_BYTES)
+        if nb is not None:
             candidates.append((notebook_to_source(_decode(nb, f"{topic}.ipynb"), f"{topic}.ipynb"), "ipynb"))
-        except SubmissionError as exc:
-            if py is None:
-                raise
-            errors.append(exc)
+    except SubmissionError:
+        if py is None:
+            raise  # the notebook is all there is: its problem is the topic's message
     if not candidates:
-        if errors:
-            raise errors[0]
         return None
     return min(candidates, key=lambda c: unfinished_functions(c[0]))
 

@@ -82,6 +82,41 @@ def test_python_file_is_preferred_over_notebook_and_size_is_capped(tmp_path, mon
     assert (prepared.module_dir / "losses.py").read_text() == "X = 'py'\n"
 
 
+STUB = 'def f():\n    """doc"""\n    raise NotImplementedError("f")\n\n\ndef g():\n    raise NotImplementedError\n'
+DONE = "def f():\n    return 1\n\n\ndef g():\n    return 2\n"
+
+
+@pytest.mark.parametrize(
+    "py, nb, graded",
+    [
+        (STUB, DONE, "ipynb"),  # worked in the notebook; the released .py stub is still there
+        (DONE, STUB, "py"),  # the other way round
+        (DONE, DONE, "py"),  # a tie: the .py, as always
+        (DONE.replace("return 2", "raise NotImplementedError()"), DONE, "ipynb"),  # one function fewer left
+        ("def f(:\n", DONE, "ipynb"),  # a .py that does not parse counts as unfinished
+    ],
+)
+def test_with_both_files_the_one_with_fewer_stubs_is_graded(tmp_path, py, nb, graded):
+    from grader.submission import load_topic_source, unfinished_functions
+
+    (tmp_path / "losses.py").write_text(py)
+    (tmp_path / "losses.ipynb").write_text(_nb(("code", nb)))
+    assert load_topic_source(tmp_path, "losses")[1] == graded
+    assert unfinished_functions(STUB) == 2 and unfinished_functions(DONE) == 0
+
+
+def test_a_bad_notebook_beside_a_py_file_does_not_hide_the_py(tmp_path):
+    from grader.submission import load_topic_source
+
+    (tmp_path / "losses.py").write_text(DONE)
+    (tmp_path / "losses.ipynb").symlink_to(tmp_path / "losses.py")
+    assert load_topic_source(tmp_path, "losses") == (DONE, "py")
+    (tmp_path / "losses.py").unlink()
+    (tmp_path / "elsewhere.py").write_text(DONE)
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        load_topic_source(tmp_path, "losses")
+
+
 @pytest.mark.parametrize(
     "text,words",
     [
