@@ -12,16 +12,17 @@ install:
 demo: install
 	$(PYTHON) -m grader grade examples/class/alice examples/class/bob examples/class/carol --jobs 2
 
-# `grader validate` and the nbgrader end-to-end tests run beside the other tests (most
-# tests use one core); their report follows. nbgrader must be installed: no silent skip.
+# The tests run in two processes, one per core: `grader validate` followed by the
+# mutant submissions (tests/test_mutants.py) beside everything else, whose report comes
+# first. nbgrader must be installed: its end-to-end tests may not skip.
 test: install
 	@log=$$(mktemp); export GRADER_REQUIRE_NBGRADER=1; \
 	( $(PYTHON) -m grader validate --jobs 1; v=$$?; \
-	  $(PYTHON) -m pytest -q tests/test_nbgrader_e2e.py; e=$$?; \
-	  test $$v -eq 0 && test $$e -eq 0 ) >"$$log" 2>&1 & side=$$!; \
-	$(PYTHON) -m pytest -m "not nbgrader_e2e"; tests=$$?; \
+	  $(PYTHON) -m pytest -q tests/test_mutants.py; m=$$?; \
+	  test $$v -eq 0 && test $$m -eq 0 ) >"$$log" 2>&1 & side=$$!; \
+	$(PYTHON) -m pytest --ignore=tests/test_mutants.py; tests=$$?; \
 	wait $$side; beside=$$?; \
-	echo "--- grader validate, then the nbgrader end-to-end tests"; cat "$$log"; rm -f "$$log"; \
+	echo "--- grader validate, then tests/test_mutants.py"; cat "$$log"; rm -f "$$log"; \
 	test $$tests -eq 0 && test $$beside -eq 0
 
 bench: install

@@ -20,8 +20,9 @@ def _steal():
         if not isinstance(obj, types.FunctionType):
             continue
         filename = obj.__code__.co_filename
-        if filename == __file__ or filename.startswith(sys.prefix) or "/grader/" in filename:
-            continue  # our own code, installed packages (torch has an mse_loss) and the worker
+        installed = filename.startswith((sys.prefix, sys.base_prefix)) or "-packages" in filename
+        if filename == __file__ or installed or "/grader/" in filename:
+            continue  # our own code, installed packages (torch has mse_loss functions) and the worker
         if obj.__name__ in ("mse_loss", "test_mse_loss"):
             return obj
     return None
