@@ -11,15 +11,19 @@ and a few unreadable files. Then it times, per quiz and in total:
    ``--json`` and ``--csv``), which adds loading, the build-cache lookup and the reports.
 
 It prints seconds, answers per second and the cost per answer, and compares against the
-5 s target for 200 students x all quizzes. It asserts nothing about time.
+5 s target for 200 students x all quizzes. As a baseline measured in the same run, the
+first --baseline students of one quiz are graded the way a per-student script would:
+one `grader quiz grade` process each. It asserts nothing about time.
 
-Usage: python benchmarks/bench_quiz.py [--students 200] [--json FILE]
+Usage: python benchmarks/bench_quiz.py [--students 200] [--baseline 10] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -69,10 +73,25 @@ def write_class(quiz: Quiz, folder: Path, n: int, outputs: dict[str, str]) -> li
     return paths
 
 
+BASELINE_QUIZ = "losses"
+
+
+def per_student_processes(quiz_path: Path, files: list[Path], cache: Path) -> float:
+    """Mean seconds per student when every answer file gets its own `grader quiz grade` process."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    start = time.perf_counter()
+    for f in files:
+        subprocess.run([sys.executable, "-m", "grader", "quiz", "grade", str(quiz_path), str(f), "--quiet",
+                        "--cache", str(cache)], check=True, env=env, capture_output=True)
+    return (time.perf_counter() - start) / len(files)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--baseline", type=int, default=10,
+                        help="students graded one `grader quiz grade` process each, as a per-student script would")
     args = parser.parse_args()
     quiz_files = sorted((ROOT / "quizzes").glob("*.yaml"))
     rows, total_lib, total_cli, total_answers = [], 0.0, 0.0, 0
@@ -99,6 +118,9 @@ def main() -> None:
             rows.append({"quiz": quiz.id, "answers": n_answers, "format_errors": errors,
                          "library_s": round(lib, 3), "cli_s": round(cli, 3)})
             total_lib, total_cli, total_answers = total_lib + lib, total_cli + cli, total_answers + n_answers
+            if quiz.id == BASELINE_QUIZ and args.baseline:
+                baseline = per_student_processes(path, files[: args.baseline], cache)
+                ours = cli / len(files)
     print(f"{'quiz':<14}{'answers':>9}{'fmt err':>9}{'library s':>11}{'cli s':>9}")
     for r in rows:
         print(f"{r['quiz']:<14}{r['answers']:>9}{r['format_errors']:>9}{r['library_s']:>11.3f}{r['cli_s']:>9.3f}")
@@ -107,6 +129,9 @@ def main() -> None:
     print(f"per answer: {per_answer_us:.0f} us in the library; {total_answers / total_lib:.0f} answers/s")
     print(f"target: {args.students} students x {len(rows)} quizzes within {TARGET_S:g} s; "
           f"library {total_lib / TARGET_S:.2f}x of the budget, CLI {total_cli / TARGET_S:.2f}x")
+    if args.baseline:
+        print(f"baseline ({BASELINE_QUIZ}): one grader process per student, {args.baseline} students: "
+              f"{baseline:.3f} s each; one run for the class: {ours:.4f} s each ({baseline / ours:.0f}x faster)")
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "library_s": total_lib, "cli_s": total_cli,
                                          "per_answer_us": per_answer_us}, indent=1))
