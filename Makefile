@@ -12,13 +12,14 @@ install:
 demo: install
 	$(PYTHON) -m grader grade examples/class/alice examples/class/bob examples/class/carol --jobs 2
 
-# The tests run in two processes, one per core: `grader validate` followed by the
-# mutant submissions (tests/test_mutants.py) beside everything else, whose report comes
-# first. nbgrader must be installed: its end-to-end tests may not skip.
+# The tests run in two processes, one core each: `grader validate` followed by the
+# mutant submissions (tests/test_mutants.py, graded one at a time) beside everything
+# else, whose report comes first. nbgrader must be installed: its end-to-end tests may
+# not skip.
 test: install
 	@log=$$(mktemp); export GRADER_REQUIRE_NBGRADER=1; \
 	( $(PYTHON) -m grader validate --jobs 1; v=$$?; \
-	  $(PYTHON) -m pytest -q tests/test_mutants.py; m=$$?; \
+	  MUTANT_JOBS=1 $(PYTHON) -m pytest -q tests/test_mutants.py; m=$$?; \
 	  test $$v -eq 0 && test $$m -eq 0 ) >"$$log" 2>&1 & side=$$!; \
 	$(PYTHON) -m pytest --ignore=tests/test_mutants.py; tests=$$?; \
 	wait $$side; beside=$$?; \

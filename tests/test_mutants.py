@@ -40,7 +40,7 @@ def graded(tmp_path_factory):
             for m in mutants:
                 subs.append((m, Submission(f"{topic}--{m.name}", folders[m.name])))
         config = course.hidden(topics=batch, device="cpu", rubric=Path(rubric) if rubric else None)
-        results = grade(config, [s for _, s in subs], jobs=2)
+        results = grade(config, [s for _, s in subs], jobs=int(os.environ.get("MUTANT_JOBS", "2")))
         for (m, _), result in zip(subs, results):
             out[(m.topic, m.name)] = (m, result)
     return out
