@@ -18,8 +18,6 @@ import click
 
 from grader import __version__
 from grader.cli_group import OneLineErrors
-from grader.course import find_course, find_public_tests, public_config
-from grader.engine import grade as run_grade
 from grader.errors import UsageError
 from grader.journal import Journal, run_fingerprint
 from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
@@ -58,6 +56,8 @@ def _run(
     config, subs: list[Submission], jobs: int, quiet: bool,
     on_result: Callable[[SubmissionResult], None] | None = None,
 ) -> list[SubmissionResult]:
+    from grader.engine import grade as run_grade  # torch: loaded by the commands that grade
+
     if len(subs) == 1 or quiet:
         return run_grade(config, subs, on_result=on_result, jobs=jobs)
     with click.progressbar(
@@ -127,6 +127,8 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, cours
         if not submissions:
             raise UsageError("name at least one SUBMISSION folder (or use --nbgrader COURSE_DIR)")
         subs = find_submissions(list(submissions))
+    from grader.course import find_course
+
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
     config = replace(config, allow_weak_isolation=weak)
     meta = _meta(device, started)
@@ -219,6 +221,7 @@ def nbgrader() -> None:
 @click.option("--course", type=click.Path(file_okay=False), help="The grader's course folder (reference, rubric).")
 def nbgrader_init(course_dir, course_id, topics, exchange, course) -> None:
     """Write COURSE_DIR/nbgrader_config.py and source/<topic>/ for every topic."""
+    from grader.course import find_course
     from grader.nbgrader_bridge import init_course
 
     root = Path(course_dir)
@@ -241,6 +244,9 @@ def check(topics, path, tests, device, json_path) -> None:
     started = time.time()
     folder = Path(path)
     subs = find_submissions([folder])
+    from grader.course import find_public_tests, public_config
+    from grader.engine import grade as run_grade
+
     config = public_config(find_public_tests(folder.resolve(), tests), tuple(topics), device)
     results = run_grade(config, subs)
     _write_outputs(results, _meta(device, started), json_path, None, None)
@@ -254,6 +260,7 @@ def check(topics, path, tests, device, json_path) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 def validate(course, jobs, device) -> None:
     """Check the course: reference full marks, stubs zero, repeatable scores."""
+    from grader.course import find_course
     from grader.validate import validate_course
 
     findings = validate_course(find_course(course), jobs=jobs, device=device)
@@ -271,6 +278,7 @@ def validate(course, jobs, device) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that are out of date (exit 1 if any).")
 def stubs(course, check_only) -> None:
     """Regenerate assignments/<topic>.py from the reference's solution regions."""
+    from grader.course import find_course
     from grader.stubgen import sync_stubs
 
     root = find_course(course).root
