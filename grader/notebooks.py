@@ -41,8 +41,6 @@ NBFORMAT = 4
 NBFORMAT_MINOR = 5
 SCHEMA_VERSION = 3  # nbgrader's cell metadata schema
 
-Kind = Literal["intro", "setup", "doc", "code", "helpers", "plot", "check"]
-
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 
 
