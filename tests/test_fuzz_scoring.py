@@ -15,7 +15,7 @@ from grader.errors import RubricError
 from grader.rubric import parse_rubric
 from grader.scoring import Outcome, penalty_test, score_test, submission_result, topic_result
 
-FUZZ = settings(max_examples=100, derandomize=True, deadline=None)
+FUZZ = settings(max_examples=100, deadline=None)
 STATUSES = ["passed", "partial", "failed", "error", "timeout", "missing"]
 
 # Credit as a buggy suite might report it: NaN, infinities, negative, above 1.

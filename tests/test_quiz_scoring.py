@@ -21,7 +21,13 @@ QUIZ = load_quiz(Path(__file__).parent / "fixtures" / "quiz" / "basics.yaml")
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
 
-@given(finite, st.floats(0, 0.5), st.floats(0, 1))
+# Tolerances far above one ulp of |expected| <= 1e6 (about 1.2e-10), so that rounding
+# ``inside`` and ``outside`` to the nearest double cannot carry them across the margin.
+rtols = st.just(0.0) | st.floats(1e-12, 0.5)
+atols = st.just(0.0) | st.floats(1e-6, 1)
+
+
+@given(finite, rtols, atols)
 def test_numeric_relabs_is_isclose(expected, rtol, atol):
     tol = Tolerance(rtol=rtol, atol=atol)
     inside = expected + 0.99 * (atol + rtol * abs(expected))
