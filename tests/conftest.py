@@ -17,8 +17,8 @@ MINICOURSE = FIXTURES / "minicourse"
 torch.set_num_threads(1)
 
 # Property tests draw the same examples on every run, so a CI result does not depend on
-# luck; HYPOTHESIS_PROFILE=explore draws fresh random examples (ten times as many) to hunt
-# for new counterexamples locally.
+# luck; HYPOTHESIS_PROFILE=explore draws fresh random examples (1000 per test that sets
+# no count of its own) to hunt for new counterexamples locally.
 settings.register_profile("ci", derandomize=True, deadline=None)
 settings.register_profile("explore", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
