@@ -22,6 +22,9 @@ from grader.diagnosis import Mistake, error_hint, likely_mistake
 from grader.errors import StudentError, StudentFailure
 
 
+MAX_NOTES = 5
+
+
 class GradeFailure(Exception):
     """A graded check failed; the test ends with this message and credit."""
 
@@ -57,6 +60,7 @@ class CheckState:
     metrics: dict[str, float] = field(default_factory=dict)
     worst_ratio: float = -1.0
     curves: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class Checker:
@@ -164,6 +168,14 @@ class Checker:
             self.state.metrics[str(name)] = float(value)
         for name, series in (curves or {}).items():
             self.state.curves[str(name)] = [float(v) for v in series]
+
+    def note(self, text: str) -> None:
+        """Feedback that earns and costs nothing: say what the worker reported (an input
+        changed in place, say) without letting a report the student could forge touch
+        the score. Repeated notes are kept once; a test keeps at most a few."""
+        text = str(text)[:400]
+        if text and text not in self.state.notes and len(self.state.notes) < MAX_NOTES:
+            self.state.notes.append(text)
 
     def unchanged(self, before: Any, after: Any, what: str) -> None:
         """An argument the student must not modify came back equal to what was sent."""

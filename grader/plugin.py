@@ -378,8 +378,9 @@ class GradingPlugin:
         state = checker.state if checker else None
         metrics = dict(state.metrics) if state else {}
         curves = dict(state.curves) if state else {}
+        notes = tuple(state.notes) if state else ()
         outcome = self._outcome_of(item, call, current, state, metrics)
-        return replace(outcome, curves=curves) if curves else outcome
+        return replace(outcome, curves=curves, notes=notes) if curves or notes else outcome
 
     def _outcome_of(
         self, item: pytest.Item, call: pytest.CallInfo, current: Current, state: Any, metrics: dict[str, float]

@@ -37,6 +37,8 @@ def test_to_dict(t: TestResult) -> dict[str, Any]:
         out["metrics"] = {k: _json_number(v) for k, v in t.metrics.items()}
     if t.curves:
         out["curves"] = {k: [_json_number(v) for v in series] for k, series in t.curves.items()}
+    if t.notes:
+        out["notes"] = list(t.notes)
     return out
 
 
@@ -78,6 +80,7 @@ def submission_from_dict(d: dict[str, Any]) -> SubmissionResult:
                 x["id"], x["score"], x["max_score"], x["status"], x.get("message", ""), x.get("hint"),
                 {k: _from_json_number(v) for k, v in x.get("metrics", {}).items()},
                 {k: [_from_json_number(v) for v in series] for k, series in x.get("curves", {}).items()},
+                tuple(x.get("notes", ())),
             )
             for x in t["tests"]
         )

@@ -23,6 +23,9 @@ class Outcome:
     hint: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
+    # Feedback that carries no points: what the worker says it saw (an argument changed
+    # in place, say), which a submission could forge and so never changes a score.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class TestResult:
     metrics: dict[str, float] = field(default_factory=dict)
     # Series a test keeps for plotting, e.g. the capstone's loss per epoch.
     curves: dict[str, list[float]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # feedback without points (see Outcome.notes)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ def score_test(test_id: str, outcome: Outcome, points: float) -> TestResult:
     return TestResult(
         test_id, points * credit, points, status, outcome.message, outcome.hint, dict(outcome.metrics),
         {k: list(v) for k, v in outcome.curves.items()},
+        tuple(outcome.notes),
     )
 
 
