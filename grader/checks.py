@@ -23,6 +23,15 @@ from grader.errors import StudentError, StudentFailure
 
 
 MAX_NOTES = 5
+SOURCE_HINTS = {
+    "modifies": "work on a copy (x.clone()) or use out-of-place operations (x - m, torch.where): the caller's "
+                "tensors must not change",
+    "modifies_grad": "read p.grad but never write into it: g = p.grad + wd * p makes a new tensor; "
+                     "p.grad.add_(...) or g += ... changes the caller's gradient",
+    "not_filled": "fill t itself in place (t.uniform_(..., generator=generator), t.copy_(values)) and return t",
+    "replaces_storage": "t.data = new (or t.set_(new)) points t at new memory, so a view of a larger weight "
+                        "stays unfilled: copy into t with t.copy_(new)",
+}
 
 
 class GradeFailure(Exception):
@@ -177,14 +186,25 @@ class Checker:
         if text and text not in self.state.notes and len(self.state.notes) < MAX_NOTES:
             self.state.notes.append(text)
 
-    def unchanged(self, before: Any, after: Any, what: str) -> None:
-        """An argument the student must not modify came back equal to what was sent."""
+    def unchanged(self, before: Any, after: Any, what: str, findings: tuple | list = ()) -> None:
+        """An argument the student must not modify stays as it was.
+
+        Scored from the source: ``findings`` (grader.mutation_check, from the grader's
+        own reading of the submission, e.g. ``record.findings`` of an ``inspect_call``)
+        naming an in-place write into an argument fails the test. What the worker says the
+        argument looked like afterwards (``after``) could be forged, so a difference
+        there only adds a note."""
+        self.source(findings, kinds=("modifies",))
         comparison = compare(after, before, Tolerance(0.0, 0.0))
         if not comparison.ok:
-            raise GradeFailure(
-                f"{self._subject(None)} modified its argument {what} in place",
-                "work on a copy (x.clone()) or use out-of-place operations; inputs must not change",
-            )
+            self.note(f"{self._subject(None)} seems to have modified its argument {what} in place (seen in the "
+                      "worker, so it is not scored): work on a copy (x.clone()) or use out-of-place operations")
+
+    def source(self, findings: tuple | list, kinds: tuple[str, ...] = (), hint: str | None = None) -> None:
+        """Fail on the first of ``findings`` (grader.mutation_check) of one of ``kinds``."""
+        for finding in sorted(findings):
+            if not kinds or finding.kind in kinds:
+                raise GradeFailure(finding.describe(), hint or SOURCE_HINTS.get(finding.kind))
 
     @contextlib.contextmanager
     def raises(self, exc: type[BaseException] | str, match: str | None = None, hint: str | None = None) -> Iterator[None]:

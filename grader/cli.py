@@ -3,6 +3,11 @@
 Commands parse their arguments, call library functions and print. Library errors
 (:class:`~grader.errors.GraderError`) become one line on stderr and the exit status the
 contract names: 2 for a usage error, 1 when the grader itself failed.
+
+Whatever a submission controls (its id, messages, an nbgrader student id) is printed
+through :func:`grader.textsafe.terminal`: the reports escape their own text, and this
+layer escapes the rest, error lines included, so nothing a student wrote reaches the
+terminal as a control sequence or as a line of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from grader.journal import Journal, run_fingerprint
 from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
 from grader.scoring import SubmissionResult
 from grader.submission import Submission, find_submissions
+from grader.textsafe import terminal
 from grader.topics import TOPICS
 
 _TOPIC = click.Choice(list(TOPICS))
@@ -32,6 +38,9 @@ class _Group(OneLineErrors):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:  # an error may name a student's file: one line, escaped
+            exc.message = terminal(exc.message)
+            raise
         except KeyboardInterrupt:
             click.echo("interrupted: finished submissions are kept for --resume when --json was given", err=True)
             ctx.exit(130)
@@ -188,10 +197,15 @@ def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics
 
     def file_result(result: SubmissionResult) -> None:
         entry = bridge.write_grade(gradebook, nb_course, assignment, result)
-        pages.append(bridge.write_feedback(nb_course, assignment, result))
+        page = bridge.write_feedback(nb_course, assignment, result)
+        pages.append(page)
+        if nb_course.file_name(result.id) != result.id:
+            missed = "" if bridge.LMS_FEEDBACK in page.parts else ", which `nbgrader release_feedback` will not find"
+            click.echo(f"note: the student id '{terminal(result.id)}' cannot name a file as it is; its feedback "
+                       f"page is {terminal(str(page))}{missed}", err=True)
         if entry.manual_score is not None:
-            click.echo(f"note: {entry.student} keeps the manual score {entry.manual_score:g} set in the formgrader "
-                       f"(automatic score {entry.auto_score:g} recorded beside it)", err=True)
+            click.echo(f"note: {terminal(entry.student)} keeps the manual score {entry.manual_score:g} set in the "
+                       f"formgrader (automatic score {entry.auto_score:g} recorded beside it)", err=True)
 
     def summary() -> None:
         if quiet or not pages:

@@ -20,6 +20,9 @@ Layers (Linux):
                of the system and Python folders, the grader's package, the submission,
                and its own writable scratch folder. The reference, the hidden suites,
                other submissions and the results do not exist in it.
+``scratch_quota`` inside that view the scratch folder is a size-capped tmpfs of its own:
+               the total a submission writes is capped, not only each file, and none
+               of it reaches the host's disk.
 ``user``       a dedicated unprivileged uid per concurrent worker (when the grader runs
                as root), so the process limit applies and no other process can be
                signalled or traced.
@@ -305,7 +308,12 @@ def open_fds() -> list[int]:
 # -- the private file view --------------------------------------------------------------
 @dataclass
 class View:
-    """What the worker may see: read-only trees, writable folders, devices."""
+    """What the worker may see: read-only trees, writable folders, devices.
+
+    With ``scratch_mb``, the ``scratch`` folder is not the host's folder but a fresh
+    tmpfs of that size (owned by ``scratch_uid`` when given): writing past it fails
+    with ENOSPC, and nothing the worker writes there reaches the host's disk.
+    """
 
     read_only: list[str]
     writable: list[str]
@@ -313,6 +321,9 @@ class View:
     devices: list[str]
     etc_files: list[str]
     cuda: bool = False
+    scratch: str | None = None
+    scratch_mb: int = 0
+    scratch_uid: int | None = None
 
 
 _SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/alternatives")
@@ -335,12 +346,15 @@ def python_trees() -> list[str]:
     return sorted(t for t in trees if t and os.path.isdir(t))
 
 
-def default_view(grader_link: str, submission: str, scratch: str, cuda: bool) -> View:
+def default_view(
+    grader_link: str, submission: str, scratch: str, cuda: bool, scratch_mb: int = 0, scratch_uid: int | None = None
+) -> View:
     """The file view for one worker.
 
     ``grader_link`` is the fork server's ``<tmp>/grader`` link to the grader package: the
     view holds that link and the package folder it points to, and nothing else of the
-    checkout the package lives in.
+    checkout the package lives in. ``scratch_mb`` > 0 gives the scratch folder a quota
+    (see :class:`View`).
     """
     grader_dir = os.path.realpath(grader_link)
     read_only = [t for t in _SYSTEM_TREES if os.path.isdir(t) and not os.path.islink(t)]
@@ -355,7 +369,7 @@ def default_view(grader_link: str, submission: str, scratch: str, cuda: bool) ->
         if os.path.isdir("/sys"):
             read_only.append("/sys")
     etc = [f for f in _ETC_FILES if os.path.isfile(f)]
-    return View(read_only, [scratch], links, devices, etc, cuda)
+    return View(read_only, [scratch], links, devices, etc, cuda, scratch, max(0, int(scratch_mb)), scratch_uid)
 
 
 def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -419,10 +433,12 @@ def build_view(view: View, root: str, tmp_mb: int = 64) -> None:
         link = root + path
         os.makedirs(os.path.dirname(link), mode=0o755, exist_ok=True)
         os.symlink(target, link)
-    for tree in sorted(set(view.read_only), key=len):
-        if os.path.islink(root + tree):
-            continue
-        _bind(tree, _mkdirs(root, tree), read_only=True)
+    # outer folders first, so a folder inside another is mounted on top of it
+    for path in sorted(set(view.read_only) | set(view.writable), key=len):
+        if path in view.writable:
+            _mount_writable(view, path, root)
+        elif not os.path.islink(root + path):
+            _bind(path, _mkdirs(root, path), read_only=True)
     for path in view.etc_files:
         _bind(path, _touch(root, path), read_only=True)
     dev = _mkdirs(root, "/dev")
@@ -436,9 +452,24 @@ def build_view(view: View, root: str, tmp_mb: int = 64) -> None:
         os.symlink(target, f"{dev}/{name}")
     proc = _mkdirs(root, "/proc")
     _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for folder in view.writable:
-        _bind(folder, _mkdirs(root, folder), read_only=False)
     _pivot(root)
+
+
+def _mount_writable(view: View, folder: str, root: str) -> None:
+    """The scratch folder as a tmpfs of its quota, other writable folders as binds."""
+    if folder != view.scratch or view.scratch_mb <= 0:
+        _bind(folder, _mkdirs(root, folder), read_only=False)
+        return
+    owner = f",uid={view.scratch_uid},gid={view.scratch_uid}" if view.scratch_uid is not None else ""
+    _mount("tmpfs", _mkdirs(root, folder), "tmpfs", MS_NOSUID | MS_NODEV, f"size={view.scratch_mb}m,mode=0700{owner}")
+
+
+def scratch_quota_text(view: View) -> str:
+    """How the scratch folder is capped, for the isolation report."""
+    return (
+        f"the scratch folder is a tmpfs of {view.scratch_mb} MiB: writing more fails with ENOSPC, "
+        "the host disk is untouched"
+    )
 
 
 def _pivot(root: str) -> None:

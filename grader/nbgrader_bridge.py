@@ -15,6 +15,10 @@ grading itself runs here, in the sandbox, instead of ``nbgrader autograde``:
   the previous automatic score.
 - ``write_feedback`` puts an HTML report where ``nbgrader release_feedback`` looks.
 
+Student ids stay exactly nbgrader's in the gradebook (they are its keys); where one names
+a file or folder the grader writes (feedback pages) it is made a safe file name first
+(:func:`grader.textsafe.safe_filenames`), which leaves every ordinary id as it is.
+
 nbgrader is imported only by the functions that need its gradebook, so the rest of the
 grader works without it.
 """
@@ -38,6 +42,7 @@ from grader.notebooks import build_notebook, dumps, grade_id
 from grader.rubric import load_rubric
 from grader.scoring import SubmissionResult, TopicResult
 from grader.submission import Submission
+from grader.textsafe import safe_filenames, terminal
 from grader.topics import TOPICS
 
 CONFIG_NAME = "nbgrader_config.py"
@@ -59,7 +64,19 @@ class NbgraderCourse:
         return self.root / self.submitted / student / assignment
 
     def feedback_dir(self, student: str, assignment: str) -> Path:
-        return self.root / self.feedback / student / assignment
+        return self.root / self.feedback / self.file_name(student) / assignment
+
+    def file_name(self, student: str) -> str:
+        """``student`` as the name of a file or folder the grader writes: the id itself
+        when it is a safe file name, else a safe one, distinct from every other
+        student's in ``submitted/`` (see :func:`grader.textsafe.safe_filenames`)."""
+        base = self.root / self.submitted
+        try:
+            others = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+        except OSError:
+            others = []
+        # nbgrader's own folders already tell these ids apart on this file system
+        return safe_filenames([*others, student], ignore_case=False)[student]
 
 
 # -- init ---------------------------------------------------------------------------
@@ -182,9 +199,13 @@ def collected(course: NbgraderCourse, assignment: str, students: tuple[str, ...]
     """One submission per ``submitted/<student>/<assignment>/`` folder (all, or the students named)."""
     base = course.root / course.submitted
     if students:
+        odd = [s for s in students if not _plain_folder_name(s)]
+        if odd:
+            raise UsageError(f"--student '{terminal(odd[0])}' is not a student id: ids are folder names "
+                             f"in {base}, without '/' or control characters")
         missing = [s for s in students if not course.submitted_dir(s, assignment).is_dir()]
         if missing:
-            raise UsageError(f"no collected submission of {assignment!r} for {missing[0]!r} "
+            raise UsageError(f"no collected submission of {assignment!r} for '{terminal(missing[0])}' "
                              f"(looked in {course.submitted_dir(missing[0], assignment)})")
         ids = list(students)
     else:
@@ -193,6 +214,11 @@ def collected(course: NbgraderCourse, assignment: str, students: tuple[str, ...]
         raise UsageError(f"no collected submissions of {assignment!r} in {base}; run `nbgrader collect "
                          f"{assignment}` or `nbgrader zip_collect {assignment}` first")
     return [Submission(s, course.submitted_dir(s, assignment)) for s in ids]
+
+
+def _plain_folder_name(name: str) -> bool:
+    """One path component: not empty, ``.`` or ``..``; no separator, NUL or control character."""
+    return name not in ("", ".", "..") and not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in name)
 
 
 def submission_time(folder: Path) -> datetime | None:
@@ -305,6 +331,8 @@ def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionRe
     it, which is what ``nbgrader release_feedback`` delivers. Submissions collected from
     an LMS download have no secret, and ``release_feedback`` would stop at them, so their
     reports go to ``lms_feedback/<assignment>/<student>.html`` for upload to the LMS.
+    Both paths name the student by :meth:`NbgraderCourse.file_name`: the id itself for
+    every ordinary id, and never a path outside these folders.
     """
     topic = topic_of(assignment)
     submitted = course.submitted_dir(result.id, assignment)
@@ -318,7 +346,7 @@ def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionRe
     else:
         folder = course.root / LMS_FEEDBACK / assignment
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{result.id}.html"
+        path = folder / f"{course.file_name(result.id)}.html"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(feedback_html(result, topic), encoding="utf-8")
     tmp.replace(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import warnings
 import tempfile
@@ -24,7 +23,9 @@ from typing import Any, Callable, Iterable
 import pytest
 import torch
 
+from grader.budget import BudgetExceeded, time_budget
 from grader.checks import Checker, GradeFailure
+from grader.cleanup import remove_tree
 from grader.diagnosis import error_hint
 from grader.errors import StudentError, StudentFailure, StudentTimeout
 from grader.isolation import Policy
@@ -41,7 +42,7 @@ from grader.scoring import (
     submission_result,
     topic_result,
 )
-from grader.session import SubmissionSession
+from grader.session import SessionStats, SubmissionSession
 from grader.submission import Prepared, Submission, prepare
 from grader.topics import TOPICS
 
@@ -73,14 +74,19 @@ def jobs_root() -> str | None:
         pass
     except OSError:
         return None
+    return root if _private_folder(root) else None
+
+
+def _private_folder(path: str) -> bool:
+    """Whether ``path`` is a real folder of ours, made passable but not listable."""
     try:
-        info = os.lstat(root)
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        os.chmod(path, 0o711)
     except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        return None
-    os.chmod(root, 0o711)
-    return root
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,57 @@ def stable_seed(*parts: Any) -> int:
 
 def cuda_available() -> bool:
     return torch.cuda.is_available()
+
+
+INTERNAL_ERROR = "internal grader error while grading this submission"
+LEFTOVER_NOTE = "the grader could not remove all of this submission's files afterwards"
+# What grading one submission may raise without stopping the class run: every error but
+# an interrupt (KeyboardInterrupt, SystemExit), including pytest's outcome exceptions.
+_CAUGHT = (Exception, pytest.fail.Exception, pytest.skip.Exception)
+
+
+def internal_error(exc: BaseException | None) -> str:
+    """The one-line flag for a failure of the grader's own while grading a submission."""
+    if exc is None:
+        return f"{INTERNAL_ERROR}: no result was produced"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{INTERNAL_ERROR}: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """A submission the run will not grade (again): it killed its grading process
+    twice under ``--jobs``. The plugin answers it with an error result saying ``reason``."""
+
+    submission: Submission
+    reason: str
+
+
+@dataclass
+class _Attempt:
+    """How far grading one submission got, for its result even when it stopped early."""
+
+    current: Current | None = None
+    session: SubmissionSession | None = None
+    stats: SessionStats | None = None
+    prep_seconds: float = 0.0
+    failure: BaseException | None = None
+
+    def timing(self, total: float) -> dict[str, float]:
+        stats = self.stats or SessionStats()
+        current = self.current
+        return {
+            "total_s": round(total, 4),
+            "prepare_s": round(self.prep_seconds, 4),
+            "suite_s": round(current.suite_seconds if current else 0.0, 4),
+            **{f"suite_s.{t}": round(v, 4) for t, v in (current.topic_seconds if current else {}).items()},
+            "spawn_s": round(stats.spawn_seconds, 4),
+            "student_calls": stats.calls,
+            "student_call_s": round(stats.call_seconds, 4),
+            "workers": stats.workers,
+            "student_cpu_s": round(stats.cpu_seconds, 4),
+        }
 
 
 class GradingPlugin:
@@ -283,6 +340,11 @@ class GradingPlugin:
     def graded_topics(self) -> list[str]:
         return [t for t in TOPICS if t in self.groups]
 
+    def topics_for(self, submission: Submission) -> list[str]:
+        """The run's topics this submission is graded on (Submission.topics narrows them)."""
+        chosen = submission.topics
+        return [t for t in self.graded_topics if chosen is None or t in chosen]
+
     @property
     def prepared_topics(self) -> list[str]:
         """The graded topics and the ones their suites call (``Topic.needs``)."""
@@ -295,54 +357,123 @@ class GradingPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         if self.fatal:
             return True
-        for submission in self.source:
-            self.on_result(self.grade(submission))
+        for entry in self.source:
+            if isinstance(entry, GiveUp):
+                self.on_result(self._error_result(entry.submission, entry.reason, {}))
+            else:
+                self.on_result(self.grade(entry))
         return True
 
     def grade(self, submission: Submission) -> SubmissionResult:
+        """Grade one submission. Never raises for it: whatever goes wrong on its behalf
+        (intake, the sandbox, the grader's own code, the cleanup) becomes a one-line flag
+        on its result, and the topics it kept from being graded are marked as errors."""
         t0 = time.perf_counter()
-        job = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root()))
+        attempt = _Attempt()
+        job: Path | None = None
         try:
-            prepared = prepare(submission, job, self.prepared_topics)
-            scratch = job / "scratch"
-            scratch.mkdir()
-            runnable_topics = prepared.present - set(prepared.broken)
-            session = SubmissionSession(
-                self.zygote,
-                str(prepared.module_dir),
-                str(scratch),
-                runnable_topics,
-                self.rubric.limits,
-                cuda="cuda" in self.devices,
-                broken_topics=prepared.broken,
-            )
-            self.current = Current(prepared, session, StudentProxy(lambda: session))
-            prep_seconds = time.perf_counter() - t0
-            runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # suites' warnings mean nothing to the person grading
-                for i, item in enumerate(runnable):
-                    nextitem = runnable[i + 1] if i + 1 < len(runnable) else None
-                    self._run_item(item, nextitem, self.current)
-                    session.reset()
-            stats = session.close()
-            current = self.current
+            job = Path(tempfile.mkdtemp(prefix="grader-job-", dir=jobs_root()))
+            self._grade_in(submission, job, attempt)
+        except _CAUGHT as exc:
+            attempt.failure = attempt.failure or exc
         finally:
             self.current = None
-            shutil.rmtree(job, ignore_errors=True)
-        total = time.perf_counter() - t0
-        timing = {
-            "total_s": round(total, 4),
-            "prepare_s": round(prep_seconds, 4),
-            "suite_s": round(current.suite_seconds, 4),
-            **{f"suite_s.{t}": round(v, 4) for t, v in current.topic_seconds.items()},
-            "spawn_s": round(stats.spawn_seconds, 4),
-            "student_calls": stats.calls,
-            "student_call_s": round(stats.call_seconds, 4),
-            "workers": stats.workers,
-            "student_cpu_s": round(stats.cpu_seconds, 4),
+            self._close_session(attempt)
+            removal = remove_tree(job) if job is not None else None
+        result = self._finish(submission, attempt, t0)
+        if removal is not None and not removal.complete:
+            result = replace(result, flags=(*result.flags, f"{LEFTOVER_NOTE}: {removal.describe()}"))
+        return result
+
+    def _grade_in(self, submission: Submission, job: Path, attempt: _Attempt) -> None:
+        t0 = time.perf_counter()
+        prepared = prepare(submission, job, self.prepared_topics, self.rubric.limits.intake_seconds)
+        scratch = job / "scratch"
+        scratch.mkdir()
+        runnable_topics = prepared.present - set(prepared.broken)
+        session = SubmissionSession(
+            self.zygote,
+            str(prepared.module_dir),
+            str(scratch),
+            runnable_topics,
+            self.rubric.limits,
+            cuda="cuda" in self.devices,
+            broken_topics=prepared.broken,
+        )
+        session.source_findings = prepared.mutations  # the grader's reading of the source, for the suites
+        attempt.session = session
+        attempt.current = self.current = Current(prepared, session, StudentProxy(lambda: session))
+        attempt.prep_seconds = time.perf_counter() - t0
+        wanted = set(self.topics_for(submission))
+        runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics & wanted]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # suites' warnings mean nothing to the person grading
+            for i, item in enumerate(runnable):
+                nextitem = runnable[i + 1] if i + 1 < len(runnable) else None
+                self._run_item(item, nextitem, attempt.current)
+                session.reset()
+        attempt.stats = session.close()
+
+    @staticmethod
+    def _close_session(attempt: _Attempt) -> None:
+        """End the worker of a submission whose grading stopped early."""
+        if attempt.session is None or attempt.stats is not None:
+            return
+        try:
+            attempt.stats = attempt.session.close()
+        except _CAUGHT as exc:
+            attempt.failure = attempt.failure or exc
+
+    def _finish(self, submission: Submission, attempt: _Attempt, t0: float) -> SubmissionResult:
+        """The result: graded normally, or salvaged around an internal failure."""
+        timing = attempt.timing(time.perf_counter() - t0)
+        if attempt.failure is None and attempt.current is not None:
+            try:
+                return self._result(attempt.current, timing)
+            except _CAUGHT as exc:
+                attempt.failure = exc
+        message = internal_error(attempt.failure)
+        try:
+            if attempt.current is not None:
+                return self._salvaged(attempt.current, message, timing)
+        except _CAUGHT:
+            pass
+        return self._error_result(submission, message, timing)
+
+    def _salvaged(self, current: Current, message: str, timing: dict[str, float]) -> SubmissionResult:
+        """What was graded before an internal failure; every test it kept from running
+        fails with ``message`` and its topic is marked as an error."""
+        outcomes = dict(current.outcomes)
+        runnable = (current.prepared.present - set(current.prepared.broken)) & set(self.topics_for(current.prepared.submission))
+        stopped = set()
+        for item in self.items:
+            info = item.stash[INFO]
+            if info.topic in runnable and info.test_id not in outcomes:
+                outcomes[info.test_id] = Outcome("error", 0.0, message)
+                stopped.add(info.topic)
+        result = self._result(replace(current, outcomes=outcomes), timing)
+        topics = {
+            name: replace(topic, status="error") if name in stopped else topic for name, topic in result.topics.items()
         }
-        return self._result(current, timing)
+        return replace(result, topics=topics, flags=(message, *result.flags))
+
+    def _error_result(self, submission: Submission, message: str, timing: dict[str, float]) -> SubmissionResult:
+        """A result with every test failed by ``message``: nothing of the submission
+        could be graded. Built from the collected tests and the rubric alone."""
+        topics = {}
+        try:
+            for topic in self.topics_for(submission):
+                tests = []
+                for group, items in self.groups[topic].items():
+                    points = self.rubric.topics[topic].groups[group].points / len(items)
+                    failed = Outcome("error", 0.0, message)
+                    tests += [score_test(it.stash[INFO].test_id, failed, points) for it in items]
+                topics[topic] = topic_result(topic, tests, "error")
+        except _CAUGHT:
+            topics = {}
+        flags = [message] + ([self.isolation_flag] if self.isolation_flag else [])
+        result = submission_result(submission.id, str(submission.path), topics, flags, timing)
+        return replace(result, isolation=self.isolation_layers)
 
     def _run_item(self, item: pytest.Item, nextitem: pytest.Item | None, current: Current) -> None:
         """pytest's setup/call/teardown for one test, recording its outcome directly.
@@ -360,7 +491,15 @@ class GradingPlugin:
         setup = pytest.CallInfo.from_call(lambda: hook.pytest_runtest_setup(item=item), when="setup")
         call = None
         if setup.excinfo is None:
-            call = pytest.CallInfo.from_call(lambda: hook.pytest_runtest_call(item=item), when="call")
+            # the grader's own work in the test (its reference, comparisons, callbacks) is
+            # charged to the submission: all of it ends with the submission's wall budget
+            left = current.session.started + self.rubric.limits.wall_seconds - time.monotonic()
+
+            def run_call() -> None:
+                with time_budget(max(left, 0.001), "grading this submission"):
+                    hook.pytest_runtest_call(item=item)
+
+            call = pytest.CallInfo.from_call(run_call, when="call")
         teardown = pytest.CallInfo.from_call(
             lambda: hook.pytest_runtest_teardown(item=item, nextitem=nextitem), when="teardown"
         )
@@ -394,6 +533,9 @@ class GradingPlugin:
         if isinstance(exc, GradeFailure):
             status = "partial" if exc.credit > 0 else "failed"
             return Outcome(status, exc.credit, exc.message, exc.hint, exc.metrics or metrics)
+        if isinstance(exc, BudgetExceeded):
+            return Outcome("timeout", 0.0, f"not run to the end: the submission used up its time budget of "
+                                          f"{self.rubric.limits.wall_seconds:g} s", None, metrics)
         if isinstance(exc, StudentFailure):
             hint = _failure_hint(exc)
             return Outcome(exc.status, 0.0, exc.message, hint, metrics)  # type: ignore[arg-type]
@@ -415,7 +557,8 @@ class GradingPlugin:
         prepared = current.prepared
         topics = {}
         flags: list[str] = []
-        for topic in self.graded_topics:
+        runtime = _runtime_findings(current.session.notices, prepared)
+        for topic in self.topics_for(prepared.submission):
             tests: list[TestResult] = []
             rubric_topic = self.rubric.topics[topic]
             status = None
@@ -431,14 +574,15 @@ class GradingPlugin:
                     if outcome is None:
                         outcome = self._not_run(topic, prepared)
                     tests.append(score_test(test_id, outcome, points))
-            findings = prepared.findings.get(topic, [])
-            if findings:
-                messages = [f.describe(topic) for f in findings]
+            messages = [f.describe(topic) for f in prepared.findings.get(topic, [])]
+            messages += runtime.pop(topic, [])
+            if messages:
                 flags.extend(messages)
                 if rubric_topic.forbidden_penalty > 0:
                     earned = sum(t.score for t in tests)
                     tests.append(penalty_test(topic, earned, rubric_topic.forbidden_penalty, messages))
             topics[topic] = topic_result(topic, tests, status)
+        flags.extend(m for messages in runtime.values() for m in messages)  # topics not graded in this run
         flags.extend(f"internal grader error in {e}" for e in current.internal_errors)
         if self.isolation_flag:
             flags.append(self.isolation_flag)
@@ -453,6 +597,20 @@ class GradingPlugin:
         if topic in prepared.broken:
             return Outcome("error", 0.0, prepared.broken[topic])
         return Outcome("error", 0.0, "this test did not run")
+
+
+def _runtime_findings(notices: dict, prepared: Prepared) -> dict[str, list[str]]:
+    """Forbidden calls the worker's guard announced, by topic, as flag messages; a call
+    the static check already found is not repeated."""
+    static = {(topic, f.name, f.function.rsplit(".", 1)[-1]) for topic, found in prepared.findings.items() for f in found}
+    out: dict[str, list[str]] = {}
+    for (kind, topic, name), where in sorted(notices.items()):
+        if kind != "forbidden" or (topic, name, where["function"]) in static:
+            continue
+        line = f", line {where['line']}" if where.get("line") else ""
+        out.setdefault(topic, []).append(
+            f"forbidden call {name} in {topic}.{where['function'] or '?'} (seen at run time{line})")
+    return out
 
 
 def _failure_hint(exc: StudentFailure) -> str | None:

@@ -7,8 +7,9 @@ dicts) or, for any other object, a :class:`~grader.session.RemoteObject`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from grader.session import SubmissionSession
 from grader.topics import TOPICS
@@ -16,11 +17,14 @@ from grader.topics import TOPICS
 
 @dataclass(frozen=True)
 class CallRecord:
-    """A call's result together with the arguments as the worker saw them afterwards."""
+    """A call's result together with the arguments as the worker says it saw them
+    afterwards (a claim the worker could forge: only notes may rest on it), and what the
+    grader found in the function's source at intake (``findings``: scored)."""
 
     value: Any
     args: list
     kwargs: dict
+    findings: tuple = ()
 
 
 class RemoteCallable:
@@ -47,7 +51,30 @@ class RemoteCallable:
             {"path": self._remote_path}, args, kwargs, label=self._name, topic=self._topic,
             return_args=True,
         )
-        return CallRecord(value, args_after or [], kwargs_after or {})
+        return CallRecord(value, args_after or [], kwargs_after or {}, tuple(self.findings()))
+
+    def findings(self, *kinds: str) -> list:
+        """What grader.mutation_check found at intake in this function's source (a
+        class: in its methods), optionally only findings of the given kinds."""
+        found = self._session().source_findings.get(self._topic, {})
+        out = [f for name, items in found.items() if name == self._name or name.startswith(self._name + ".")
+               for f in items]
+        return sorted(f for f in out if not kinds or f.kind in kinds)
+
+    def keeping(self, *positions: int) -> Callable[..., Any]:
+        """This function, returning the items at ``positions`` of its result (all of it
+        when none are given) as objects kept in the worker: ``out, cache =
+        student.backprop.linear_forward.keeping(1)(x, W, b)`` leaves the cache exactly as
+        the student's code made it, ready for the backward call."""
+        keep: Any = tuple(positions) if positions else True
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            session = self._session()
+            _import_referenced(session, args, kwargs)
+            return session.call({"path": self._remote_path}, args, kwargs, label=self._name,
+                                topic=self._topic, keep=keep)
+
+        return call
 
     def __repr__(self) -> str:
         return f"<student function {self._remote_path}>"
@@ -82,7 +109,8 @@ class HarnessProxy:
             session = self._session()
             _import_referenced(session, args, kwargs)
             label = _harness_label(name, args, kwargs)
-            return session.call({"path": f"@{name}"}, args, kwargs, label=label)
+            return session.call({"path": f"@{name}"}, args, kwargs, label=label,
+                                topic_hint=_referenced_topic(args, kwargs))
 
         return run
 
@@ -103,6 +131,17 @@ class StudentProxy:
         """Whether the submission contains this topic's file."""
         return topic in self._session().topics
 
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator["StudentProxy"]:
+        """The same submission in a new worker of its own (private scratch folder, shared
+        budgets), closed when the block ends: ask the student's code again where it has
+        no memory of what it said before."""
+        sibling = self._session().sibling()
+        try:
+            yield StudentProxy(lambda: sibling)
+        finally:
+            sibling.close()
+
 
 def _import_referenced(session: SubmissionSession, args: tuple, kwargs: dict) -> None:
     """Student functions passed as arguments need their module imported first."""
@@ -113,6 +152,18 @@ def _import_referenced(session: SubmissionSession, args: tuple, kwargs: dict) ->
             _import_referenced(session, tuple(value), {})
         elif isinstance(value, dict):
             _import_referenced(session, tuple(value.values()), {})
+
+
+def _referenced_topic(args: tuple, kwargs: dict) -> str | None:
+    """The topic of the first student function among the arguments (nested too)."""
+    for value in list(args) + list(kwargs.values()):
+        if isinstance(value, RemoteCallable):
+            return value._topic
+        if isinstance(value, (list, tuple, dict)):
+            found = _referenced_topic(tuple(value.values()) if isinstance(value, dict) else tuple(value), {})
+            if found:
+                return found
+    return None
 
 
 def _harness_label(name: str, args: tuple, kwargs: dict) -> str:

@@ -1,7 +1,10 @@
 """Results out: the terminal table, JSON (GRADER.md schema 1), CSV and Gradescope.
 
 Files are written atomically (a temporary file renamed into place), so an interrupted
-run never leaves half a results file behind.
+run never leaves half a results file behind. Student-controlled text (ids, messages,
+hints, notes, flags) is encoded for where it goes (:mod:`grader.textsafe`): escaped for
+the terminal and Gradescope, guarded against formulas in CSV, and made a safe file name
+for Gradescope's per-student folders. JSON needs nothing more than its own escaping.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Iterable
 
 from grader.isolation import WEAK_NOTE
 from grader.scoring import SubmissionResult, TestResult, TopicResult
+from grader.textsafe import csv_cell, safe_filenames, terminal
 
 SCHEMA = 1
 
@@ -131,13 +135,14 @@ def topics_of(results: list[SubmissionResult]) -> list[str]:
 
 
 def csv_text(results: list[SubmissionResult]) -> str:
+    """A row per submission; the id is a text cell (formula-guarded), the rest numbers."""
     topics = topics_of(results)
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["id", *topics, "total", "max_score", "flags"])
     for r in results:
         writer.writerow(
-            [r.id, *(_fmt(r.topics[t].score) if t in r.topics else "" for t in topics), _fmt(r.score),
+            [csv_cell(r.id), *(_fmt(r.topics[t].score) if t in r.topics else "" for t in topics), _fmt(r.score),
              _fmt(r.max_score), len(r.flags)]
         )
     return buf.getvalue()
@@ -159,12 +164,12 @@ def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
             score = sum(c.score for c in cases)
             max_score = sum(c.max_score for c in cases)
             bad = [c for c in cases if c.status != "passed"]
-            lines = [_case_line(c) for c in bad[:5]]
+            lines = [_case_line(c) for c in _shown(cases, 5)]
             if len(bad) > 5:
                 lines.append(f"... and {len(bad) - 5} more failing cases")
             tests.append(
                 {
-                    "name": group.replace("::", ": "),
+                    "name": terminal(group.replace("::", ": ")),
                     "score": round(score, 6),
                     "max_score": round(max_score, 6),
                     "status": "passed" if not bad else "failed",
@@ -172,19 +177,24 @@ def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
                     "visibility": "visible",
                 }
             )
-    output = "\n".join(f"Note: {f}" for f in r.flags)
+    output = "\n".join(f"Note: {terminal(f)}" for f in r.flags)
     return {"score": r.score, "output": output, "tests": tests, "visibility": "visible"}
 
 
 def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[Path]:
-    """One results.json for one submission; a folder of ``<id>/results.json`` for several."""
+    """One results.json for one submission; a folder of ``<id>/results.json`` for several.
+
+    Each folder is named for its id made a safe file name (distinct for distinct ids), so
+    an id such as ``..`` or ``a/b`` never puts a file outside ``path``.
+    """
     path = Path(path)
     if len(results) == 1 and path.suffix == ".json":
         atomic_write(path, json.dumps(gradescope_document(results[0]), indent=1) + "\n")
         return [path]
+    folders = safe_filenames(r.id for r in results)
     written = []
     for r in results:
-        target = path / r.id / "results.json"
+        target = path / folders[r.id] / "results.json"
         atomic_write(target, json.dumps(gradescope_document(r), indent=1) + "\n")
         written.append(target)
     return written
@@ -200,13 +210,28 @@ def _group(test_id: str) -> str:
 
 
 def _case_line(t: TestResult) -> str:
+    """A case, its points and message, then its hint and notes on lines of their own;
+    whatever the test or the student's code wrote is escaped, so it stays on its line."""
     label = {"partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME", "missing": "MISS"}.get(
-        t.status, "    "
+        t.status, "PASS"
     )
-    line = f"{label} {t.id} ({_fmt(t.score)}/{_fmt(t.max_score)}): {t.message}"
+    line = f"{label} {terminal(t.id)} ({_fmt(t.score)}/{_fmt(t.max_score)})"
+    if t.message:
+        line += f": {terminal(t.message)}"
     if t.hint:
-        line += f"\n       likely mistake: {t.hint}"
+        line += f"\n       likely mistake: {terminal(t.hint)}"
+    for note in t.notes:
+        line += f"\n       note: {terminal(note)}"
     return line
+
+
+def _shown(cases: list[TestResult], limit: int) -> list[TestResult]:
+    """The cases a report lists: up to ``limit`` that lost points, and up to ``limit``
+    passing ones that carry notes (feedback without points), in the suite's order."""
+    bad = [c for c in cases if c.status != "passed"][:limit]
+    noted = [c for c in cases if c.status == "passed" and c.notes][:limit]
+    keep = {id(c) for c in bad + noted}
+    return [c for c in cases if id(c) in keep]
 
 
 def render_table(results: list[SubmissionResult]) -> str:
@@ -215,7 +240,7 @@ def render_table(results: list[SubmissionResult]) -> str:
     header = ["submission", *topics, "total"]
     rows = [header]
     for r in results:
-        cells = [r.id]
+        cells = [terminal(r.id)]
         for t in topics:
             topic = r.topics.get(t)
             if topic is None:
@@ -232,13 +257,14 @@ def render_table(results: list[SubmissionResult]) -> str:
     if any(r.flags for r in results):
         lines.append("! = flagged (see --json, or grade that submission alone for details)")
     weak = sorted({f for r in results for f in r.flags if f.startswith(WEAK_NOTE)})
-    lines[:0] = [f"WARNING: {f}" for f in weak]
+    lines[:0] = [f"WARNING: {terminal(f)}" for f in weak]
     return "\n".join(lines)
 
 
 def render_details(r: SubmissionResult, per_group: int = 3) -> str:
-    """What a student needs: each topic's score and the failing cases with hints."""
-    out = [f"{r.id}: {_fmt(r.score)}/{_fmt(r.max_score)}"]
+    """What a student needs: each topic's score, the failing cases with hints, and any
+    case's notes; every student-controlled string is escaped for the terminal."""
+    out = [f"{terminal(r.id)}: {_fmt(r.score)}/{_fmt(r.max_score)}"]
     for topic in r.topics.values():
         if topic.status == "missing":
             out.append(f"\n{topic.name}: missing ({topic.name}.py or {topic.name}.ipynb not found)")
@@ -249,14 +275,12 @@ def render_details(r: SubmissionResult, per_group: int = 3) -> str:
             groups[_group(t.id)].append(t)
         for group, cases in groups.items():
             bad = [c for c in cases if c.status != "passed"]
-            if not bad:
-                continue
-            for c in bad[:per_group]:
+            for c in _shown(cases, per_group):
                 out.append("  " + _case_line(c))
             if len(bad) > per_group:
-                out.append(f"  ... and {len(bad) - per_group} more failing cases of {group}")
+                out.append(f"  ... and {len(bad) - per_group} more failing cases of {terminal(group)}")
         if all(t.status == "passed" for t in topic.tests):
             out.append("  all tests passed")
     for flag in r.flags:
-        out.append(f"\nflag: {flag}")
+        out.append(f"\nflag: {terminal(flag)}")
     return "\n".join(out)

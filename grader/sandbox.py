@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grader import isolation, wire
+from grader.cleanup import remove_tree
 from grader.errors import BadReturn, GraderError, StudentCrash, StudentTimeout
 
 _LEN = struct.Struct("<I")
@@ -45,6 +45,11 @@ class SandboxLimits:
     output_kb: int = 64
     result_mb: int = 64
     threads: int = 1
+    # what the trusted grader spends reading, converting and checking one topic's file
+    intake_seconds: float = 20.0
+    # the worker's scratch folder (its cwd, HOME and TMPDIR): a tmpfs of this size where
+    # the worker has a private file view, so writing more fails with ENOSPC
+    scratch_mb: int = 256
 
 
 @dataclass
@@ -241,7 +246,7 @@ class Zygote:
             report = dict(worker.hello)
             worker.close()
         finally:
-            shutil.rmtree(job, ignore_errors=True)
+            remove_tree(job)  # never raises; a probe worker writes nothing worth reporting
         self.isolation = report
         return report
 
@@ -343,6 +348,7 @@ class WorkerProcess:
             # RLIMIT_AS breaks CUDA's address-space reservations: GPU runs go without it.
             "memory_bytes": 0 if cuda else limits.memory_mb << 20,
             "file_size_bytes": limits.file_size_mb << 20,
+            "scratch_mb": limits.scratch_mb,
             "open_files": limits.open_files,
             "processes": limits.processes,
             "threads": limits.threads,

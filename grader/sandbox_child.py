@@ -155,13 +155,9 @@ def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.R
         if namespaced:
             die_with_parent()
             report.add("pid_ns", "sees only its own processes; all of them die with it")
-            view = isolation.default_view(iso["grader_link"], submission, scratch, bool(cfg.get("cuda")))
-            try:
-                isolation.build_view(view, os.path.join(os.path.dirname(scratch), "view"))
-                report.add("mount_view", "only system, Python, grader package, submission and scratch folders")
-            except OSError as exc:
-                view = None
-                report.skip("mount_view", str(exc))
+            view = _build_view(cfg, iso, report, uid if real_root else None)
+        else:
+            report.skip("scratch_quota", _NO_QUOTA)
         os.chdir(scratch)
         if uid is not None and real_root:
             try:
@@ -218,12 +214,53 @@ def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.R
             torch.backends.cudnn.allow_tf32 = False
         from grader.worker import Worker
 
-        Worker(req_fd, resp_fd, submission, wire.Limits(**cfg.get("wire", {}))).serve()
+        worker = Worker(req_fd, resp_fd, submission, wire.Limits(**cfg.get("wire", {})))
+        worker.guard = _install_guard(submission, worker)
+        worker.serve()
     except BaseException as exc:
         _say(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         code = 70
     finally:
         os._exit(code)
+
+
+_NO_QUOTA = (
+    "no private mount namespace here: the scratch folder is the host's, each file capped by the "
+    "file size limit but not their total"
+)
+
+
+def _build_view(
+    cfg: dict[str, Any], iso: dict[str, Any], report: isolation.Report, owner: int | None
+) -> isolation.View | None:
+    """The private file view, its scratch folder a tmpfs of ``scratch_mb`` owned by
+    ``owner`` (the dedicated uid, if any); None when the kernel refuses it."""
+    scratch_mb = int(cfg.get("scratch_mb") or 0)
+    view = isolation.default_view(
+        iso["grader_link"], cfg["submission"], cfg["scratch"], bool(cfg.get("cuda")), scratch_mb, owner
+    )
+    try:
+        isolation.build_view(view, os.path.join(os.path.dirname(cfg["scratch"]), "view"))
+    except OSError as exc:
+        report.skip("mount_view", str(exc))
+        report.skip("scratch_quota", f"no private file view ({exc})")
+        return None
+    report.add("mount_view", "only system, Python, grader package, submission and scratch folders")
+    if scratch_mb > 0:
+        report.add("scratch_quota", isolation.scratch_quota_text(view))
+    else:
+        report.skip("scratch_quota", "turned off (limits.scratch_mb is 0)")
+    return view
+
+
+def _install_guard(submission: str, worker: Any) -> Any:
+    """The run-time forbidden-call guard, before any student code is imported (see
+    grader.guard): a forbidden call from a manual topic becomes a notice to the grader."""
+    from grader import guard
+    from grader.topics import TOPICS
+
+    manual = {name for name, topic in TOPICS.items() if topic.manual}
+    return guard.install(guard.Guard(submission, manual, set(TOPICS), worker.notice))
 
 
 def _say(line: str) -> None:

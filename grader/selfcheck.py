@@ -9,6 +9,10 @@ public tests is one line of text. Neither raises.
 
 Where a folder holds both ``<topic>.py`` and ``<topic>.ipynb``, the one grading would
 take is checked, alone; the line before grading names it.
+
+The text report is escaped for the terminal (:func:`grader.textsafe.terminal`) and the
+HTML one with :func:`html.escape`: a message from the student's code shows as text in
+both, never as a control sequence or markup.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.errors import GraderError, SubmissionError
+from grader.textsafe import terminal
 from grader.topics import TOPICS
 
 if TYPE_CHECKING:
@@ -46,11 +51,12 @@ class CheckReport:
         return bool(self.results) and not self.problem and all(r.score >= r.max_score for r in self.results)
 
     def __str__(self) -> str:
+        lines = [terminal(line) for line in self.lines]
         if self.problem:
-            return "\n".join([*self.lines, self.problem])
-        from grader.reports import render_details
+            return "\n".join([*lines, terminal(self.problem)])
+        from grader.reports import render_details  # escapes what it renders
 
-        return "\n".join([*self.lines, *(render_details(r) for r in self.results)])
+        return "\n".join([*lines, *(render_details(r) for r in self.results)])
 
     def __repr__(self) -> str:
         return str(self)
@@ -197,7 +203,7 @@ def _check(topics: tuple[str, ...], path: str | Path, tests: str | Path | None, 
         return CheckReport((), problem=str(exc).replace("pass --tests DIR", 'pass tests="FOLDER"'))
     now = time.time()
     lines = tuple(f"checking {p.name} ({_saved(p, now)})" for p in chosen.values()) + tuple(notes)
-    print("\n".join(lines) + "\nrunning the public tests ...", flush=True)
+    print("\n".join(terminal(line) for line in lines) + "\nrunning the public tests ...", flush=True)
     return CheckReport(lines, *_grade(config, folder, chosen))
 
 

@@ -8,12 +8,16 @@ submission has used its CPU or wall-clock budget.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import torch
+
 from grader import wire
+from grader.budget import BudgetExceeded, time_budget
 from grader.errors import (
     BadReturn,
     StaleObject,
@@ -25,6 +29,35 @@ from grader.errors import (
     TopicMissing,
 )
 from grader.sandbox import OutputCapture, SandboxLimits, WorkerProcess, Zygote
+from grader.topics import TOPICS
+
+
+MAX_NOTICES = 64
+# A grader-side function called by student code accepts arguments of at most this
+# many times the tensor bytes the test sent with the call (and never less than 1 MiB).
+CALLBACK_FACTOR = 8
+CALLBACK_MIN_BYTES = 1 << 20
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB" if n >= 1 << 20 else f"{n} bytes"
+
+
+def _outgoing_values(message: dict) -> list:
+    return list(message.get("args") or []) + list((message.get("kwargs") or {}).values())
+
+
+def _payload_bytes(values: list, depth: int = 0) -> int:
+    """The tensor bytes in decoded callback arguments (nested lists, tuples, dicts)."""
+    total = 0
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            total += int(v.numel()) * int(v.element_size())
+        elif isinstance(v, (list, tuple)) and depth < 8:
+            total += _payload_bytes(list(v), depth + 1)
+        elif isinstance(v, dict) and depth < 8:
+            total += _payload_bytes(list(v.values()), depth + 1)
+    return total
 
 
 @dataclass
@@ -138,6 +171,31 @@ class SubmissionSession:
         self.started = time.monotonic()
         self.last_call: tuple[str, tuple, dict] | None = None
         self._objects_out = False  # handles were given out since the last reset
+        # what the worker announced mid-call, by (kind, topic, name): forbidden calls
+        self.notices: dict[tuple[str, str, str], dict] = {}
+        # what the grader found in the submission's source at intake, by topic and function
+        # (grader.mutation_check): parent data the suites score from, never the worker's
+        self.source_findings: dict[str, dict[str, list]] = {}
+        self._parent: SubmissionSession | None = None
+        self._siblings = 0
+        self._cpu_at_start = 0.0
+
+    def sibling(self) -> "SubmissionSession":
+        """A second conversation with the same submission, in a worker of its own with a
+        private scratch folder: it has no memory of anything the first worker did, so
+        what the student's code answers there cannot come from a record of it. It shares
+        this session's budgets; its CPU time, calls and notices are added to this
+        session's when it is closed."""
+        self._siblings += 1
+        scratch = f"{self.scratch_dir}-{self._siblings}"
+        os.mkdir(scratch)
+        other = SubmissionSession(self.zygote, self.submission_dir, scratch, self.topics, self.limits, self.cuda,
+                                  dict(self.import_failures))
+        other.started = self.started
+        other.source_findings = self.source_findings
+        other.stats.cpu_seconds = other._cpu_at_start = self.stats.cpu_seconds
+        other._parent = self
+        return other
 
     # -- worker lifecycle ---------------------------------------------------------------
     def _budget_check(self) -> None:
@@ -184,6 +242,16 @@ class SubmissionSession:
     def close(self) -> SessionStats:
         self._retire()
         self.callbacks.clear()
+        parent, self._parent = self._parent, None
+        if parent is not None:
+            parent.stats.cpu_seconds += self.stats.cpu_seconds - self._cpu_at_start
+            parent.stats.calls += self.stats.calls
+            parent.stats.call_seconds += self.stats.call_seconds
+            parent.stats.spawn_seconds += self.stats.spawn_seconds
+            parent.stats.workers += self.stats.workers
+            for key, value in self.notices.items():
+                if len(parent.notices) < MAX_NOTICES:
+                    parent.notices.setdefault(key, value)
         return self.stats
 
     # -- encoding -----------------------------------------------------------------------
@@ -222,20 +290,26 @@ class SubmissionSession:
 
     # -- requests -----------------------------------------------------------------------
     def _exchange(self, message: dict, label: str) -> dict:
-        """Send one request and serve callbacks until its reply arrives."""
+        """Send one request and serve callbacks until its reply arrives.
+
+        The grader's own work for the call (callbacks the student's code makes) runs
+        inside the call's deadline: a call costs the grader at most its timeout."""
         worker = self._worker()
         deadline = time.monotonic() + self.limits.call_timeout
         deadline = min(deadline, self.started + self.limits.wall_seconds)
         t0 = time.perf_counter()
+        sent = _payload_bytes(_outgoing_values(message))
         try:
             worker.send(self._pack(message), deadline)
             while True:
                 reply = worker.receive(deadline, self._decode)
-                if reply.get("op") != "callback":
+                op = reply.get("op")
+                if op == "notice":
+                    self._notice(reply)
+                    continue
+                if op != "callback":
                     return reply
-                c0 = time.monotonic()
-                answer = self._run_callback(reply)
-                deadline += time.monotonic() - c0
+                answer = self._run_callback(reply, deadline, sent)
                 worker.send(self._pack(answer), deadline)
         except StudentTimeout:
             self._retire()
@@ -255,17 +329,52 @@ class SubmissionSession:
         # Values are encoded by WorkerProcess.send via wire.pack; objects need our hook.
         return _Packed(message, self._outgoing)
 
-    def _run_callback(self, reply: dict) -> dict:
+    def _run_callback(self, reply: dict, deadline: float, sent_bytes: int) -> dict:
+        """Evaluate a grader-side function the student's code called, within what is
+        left of the call's deadline, refusing arguments much larger than what the test
+        itself sent (``max_bytes`` on the function overrides that bound)."""
         fn = self.callbacks.get(reply.get("id")) if isinstance(reply.get("id"), int) else None
         if fn is None:
             return {"op": "callback_error", "message": "unknown grader function"}
+        args = reply.get("args") if isinstance(reply.get("args"), list) else []
+        kwargs = reply.get("kwargs") if isinstance(reply.get("kwargs"), dict) else {}
+        size = _payload_bytes(args) + _payload_bytes(list(kwargs.values()))
+        bound = getattr(fn, "max_bytes", None)
+        if not isinstance(bound, int):
+            bound = max(CALLBACK_MIN_BYTES, CALLBACK_FACTOR * sent_bytes)
+        if size > bound:
+            return {"op": "callback_error",
+                    "message": f"the grader's function refuses {_size(size)} of arguments: the test sent "
+                               f"{_size(sent_bytes)}, so at most {_size(bound)} is accepted"}
+        name = getattr(fn, "__name__", "function")
         try:
-            value = fn(*(reply.get("args") or []), **(reply.get("kwargs") or {}))
+            with time_budget(deadline - time.monotonic(), f"the grader's function {name}, called by your code,"):
+                value = fn(*args, **kwargs)
+        except BudgetExceeded as exc:
+            raise StudentTimeout(str(exc)) from None
         except StudentFailure as exc:
             return {"op": "callback_error", "message": exc.message}
         except Exception as exc:  # the grader's function rejected what it was given
-            return {"op": "callback_error", "message": f"{type(exc).__name__}: {exc}"}
+            return {"op": "callback_error", "message": f"{type(exc).__name__}: {str(exc)[:300]}"}
         return {"op": "callback_result", "value": value}
+
+    def _notice(self, reply: dict) -> None:
+        """Record what the worker announced mid-call (a forbidden function it saw called
+        from a manual topic). A submission can suppress such notices, never earn from
+        them: each one can only cost it points."""
+        if len(self.notices) >= MAX_NOTICES:
+            return
+        fields = {k: reply.get(k) for k in ("kind", "topic", "name", "function", "line")}
+        if not all(isinstance(fields[k], str) for k in ("kind", "topic", "name")):
+            return
+        if fields["kind"] != "forbidden" or fields["topic"] not in TOPICS:
+            return
+        key = (fields["kind"], fields["topic"], fields["name"][:120])
+        if key not in self.notices:
+            self.notices[key] = {
+                "function": str(fields.get("function") or "")[:120],
+                "line": fields["line"] if isinstance(fields["line"], int) else 0,
+            }
 
     def _ensure_topic(self, topic: str) -> None:
         if topic not in self.topics:
@@ -308,8 +417,14 @@ class SubmissionSession:
         label: str,
         topic: str | None = None,
         return_args: bool = False,
+        keep: Any = None,
+        topic_hint: str | None = None,
     ) -> Any:
-        """Call a student function or object; returns data or a RemoteObject."""
+        """Call a student function or object; returns data or a RemoteObject.
+
+        ``keep`` leaves (parts of) the result in the worker as RemoteObjects, even when
+        they are plain data: ``True`` the whole result, a tuple of positions the items
+        of a returned tuple (a layer's cache stays the student's own object)."""
         self.last_call = (label, tuple(args), dict(kwargs))
         key = str(target.get("path") or label)
         if self.timeouts[key] >= 2:
@@ -318,13 +433,19 @@ class SubmissionSession:
         if topic is not None:
             self._ensure_topic(topic)
         message = {"op": "call", "target": target, "args": list(args), "kwargs": dict(kwargs)}
+        if topic or topic_hint:
+            message["topic"] = topic or topic_hint  # whose rules apply (the run-time guard)
         if return_args:
             message["return_args"] = True
+        if keep is not None:
+            message["keep"] = True if keep is True else [int(i) for i in keep]
         try:
             reply = self._result(self._exchange(message, label), label)
         except StudentTimeout:
             self.timeouts[key] += 1
             raise
+        finally:
+            self.last_call = (label, tuple(args), dict(kwargs))  # calls made by callbacks meanwhile are not this one
         if return_args:
             return reply.get("value"), reply.get("args"), reply.get("kwargs")
         return reply.get("value")

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.archive import extract_zip
+from grader.budget import BudgetExceeded, time_budget
 from grader.errors import SubmissionError, UsageError
 from grader.notebook import notebook_to_source
+from grader.mutation_check import MutationFinding, find_mutations
 from grader.static_check import Finding, check_source
+from grader.textsafe import safe_filenames, terminal
 
 MAX_SOURCE_BYTES = 2 << 20
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -36,6 +39,9 @@ class Submission:
 
     id: str
     path: Path
+    # the topics to grade for this submission (None: all of the run's), for runs that
+    # give submissions different work, such as the project's corpora of test submissions
+    topics: tuple[str, ...] | None = None
 
     @property
     def is_zip(self) -> bool:
@@ -53,32 +59,44 @@ class Prepared:
     broken: dict[str, str] = field(default_factory=dict)
     findings: dict[str, list[Finding]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
+    # in-place writes into arguments found in the source, by topic and function
+    # (grader.mutation_check): the suites score argument rules from these
+    mutations: dict[str, dict[str, list[MutationFinding]]] = field(default_factory=dict)
 
 
 def find_submissions(paths: list[str | Path], ids: list[str] | None = None) -> list[Submission]:
     """Submissions named on the command line: folders, or ``.zip`` files (id: the zip's stem).
 
-    UsageError for paths that are neither. A zip is only looked at when it is graded, so
-    one broken download is that student's error, not the class run's.
+    UsageError for paths that are neither, and for two submissions with the same id. A
+    zip is only looked at when it is graded, so one broken download is that student's
+    error, not the class run's.
+
+    Every id, whether derived from a folder or zip name or given in ``ids``, is made a
+    safe file name (:func:`grader.textsafe.safe_filenames`): reports, CSV rows and
+    per-student output folders are named after it, so ``...zip`` gives ``__``, never
+    ``..``. Two different names that clean to the same id get distinct ids (a short
+    hash of the original name is appended). ``Submission.path`` keeps the path as given.
     """
-    subs = []
+    found: list[tuple[str, Path]] = []
     seen: set[str] = set()
     for i, raw in enumerate(paths):
         path = Path(raw)
+        shown = terminal(str(raw))
         if not path.exists():
-            raise UsageError(f"{raw}: no such submission folder")
+            raise UsageError(f"{shown}: no such submission folder")
         is_zip = path.suffix.lower() == ".zip" and path.is_file()
         if not path.is_dir() and not is_zip:
             raise UsageError(
-                f"{raw}: a submission must be a folder holding <topic>.py or <topic>.ipynb files, or a .zip of one"
+                f"{shown}: a submission must be a folder holding <topic>.py or <topic>.ipynb files, or a .zip of one"
             )
         default = path.stem if is_zip else path.resolve().name
-        sid = ids[i] if ids and i < len(ids) else default
-        if sid in seen:
-            raise UsageError(f"{raw}: two submissions share the id {sid!r}")
-        seen.add(sid)
-        subs.append(Submission(sid, path))
-    return subs
+        name = ids[i] if ids and i < len(ids) else default
+        if name in seen:
+            raise UsageError(f"{shown}: two submissions share the id '{terminal(name)}'")
+        seen.add(name)
+        found.append((name, path))
+    safe = safe_filenames(name for name, _ in found)
+    return [Submission(safe[name], path) for name, path in found]
 
 
 def _size(n: int) -> str:
@@ -236,12 +254,16 @@ def _syntax_error(topic: str, fmt: str, source: str, exc: SyntaxError) -> str:
     return f"{topic}.{fmt} has a syntax error{where}: {exc.msg}"
 
 
-def prepare(sub: Submission, job_dir: Path, topics: list[str]) -> Prepared:
+def prepare(sub: Submission, job_dir: Path, topics: list[str], intake_seconds: float | None = None) -> Prepared:
     """Copy the submission's topic files into ``job_dir/modules`` and check them.
 
     A zipped submission is unpacked into ``job_dir/unzipped`` first; the caller owns
     ``job_dir`` and removes it (with the unpacked files) after grading. A zip that cannot
     be unpacked safely marks every topic broken with the archive's one-line reason.
+
+    Reading, converting and checking each topic's file, and unpacking the zip, each get
+    ``intake_seconds`` (None: no limit); a topic over budget is recorded as broken and
+    the rest of the submission goes on.
     """
     module_dir = job_dir / "modules"
     module_dir.mkdir(parents=True, exist_ok=True)
@@ -249,31 +271,60 @@ def prepare(sub: Submission, job_dir: Path, topics: list[str]) -> Prepared:
     folder = sub.path
     if sub.is_zip:
         try:
-            folder = extract_zip(sub.path, job_dir / "unzipped")
-        except SubmissionError as exc:
+            with time_budget(intake_seconds, f"unpacking {sub.path.name}"):
+                folder = extract_zip(sub.path, job_dir / "unzipped")
+        except (SubmissionError, BudgetExceeded) as exc:
+            reason = str(exc) if isinstance(exc, SubmissionError) else _over_budget(sub.path.name, exc)
             for topic in topics:
                 prepared.present.add(topic)
-                prepared.broken[topic] = str(exc)
+                prepared.broken[topic] = reason
             return prepared
     for topic in topics:
         try:
-            loaded = load_topic_source(folder, topic)
-        except SubmissionError as exc:
+            with time_budget(intake_seconds, f"reading {topic}"):
+                source = _take_topic(prepared, folder, topic)
+        except BudgetExceeded as exc:
             prepared.present.add(topic)
-            prepared.broken[topic] = str(exc)
+            prepared.broken[topic] = _over_budget(_topic_files(folder, topic), exc)
+            prepared.findings.pop(topic, None)
+            prepared.mutations.pop(topic, None)
             continue
-        if loaded is None:
-            continue
-        source, fmt = loaded
-        prepared.present.add(topic)
-        prepared.formats[topic] = fmt
-        try:
-            prepared.findings[topic] = check_source(source, topic)
-        except SyntaxError as exc:
-            prepared.broken[topic] = _syntax_error(topic, fmt, source, exc)
-            continue
-        except (ValueError, RecursionError, MemoryError) as exc:
-            prepared.broken[topic] = f"{topic}.{fmt} cannot be parsed ({type(exc).__name__})"
-            continue
-        (module_dir / f"{topic}.py").write_text(source, encoding="utf-8")
+        if source is not None:
+            (module_dir / f"{topic}.py").write_text(source, encoding="utf-8")
     return prepared
+
+
+def _take_topic(prepared: Prepared, folder: Path, topic: str) -> str | None:
+    """Read, decode, convert and check one topic's file, recording it in ``prepared``;
+    the module source to write, None when there is none or it cannot be used."""
+    try:
+        loaded = load_topic_source(folder, topic)
+    except SubmissionError as exc:
+        prepared.present.add(topic)
+        prepared.broken[topic] = str(exc)
+        return None
+    if loaded is None:
+        return None
+    source, fmt = loaded
+    prepared.present.add(topic)
+    prepared.formats[topic] = fmt
+    try:
+        prepared.findings[topic] = check_source(source, topic)
+        prepared.mutations[topic] = find_mutations(source, topic)
+    except SyntaxError as exc:
+        prepared.broken[topic] = _syntax_error(topic, fmt, source, exc)
+        return None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        prepared.broken[topic] = f"{topic}.{fmt} cannot be parsed ({type(exc).__name__})"
+        return None
+    return source
+
+
+def _topic_files(folder: Path, topic: str) -> str:
+    """The topic's file names in the submission, for a message."""
+    names = [f"{topic}.{ext}" for ext in ("py", "ipynb") if os.path.lexists(folder / f"{topic}.{ext}")]
+    return " and ".join(names) or topic
+
+
+def _over_budget(what: str, exc: BudgetExceeded) -> str:
+    return f"reading {what} took longer than {exc.seconds:g} s"

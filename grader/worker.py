@@ -18,6 +18,26 @@ class CallbackFailed(RuntimeError):
     """The grader could not evaluate a function it passed to student code."""
 
 
+class Kept:
+    """A value to leave in the worker as a handle although it may be plain data (a layer's
+    cache of tensors, say): the student's own objects then reach the next call intact."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def keep_items(value: Any, keep: Any) -> Any:
+    """``value`` with the items at the positions in ``keep`` kept in the worker; a value
+    that is not a tuple or list, or ``keep is True``, is kept whole."""
+    if keep is True or not isinstance(value, (tuple, list)):
+        return Kept(value)
+    positions = {int(i) for i in keep if isinstance(i, int) and not isinstance(i, bool)}
+    items = [Kept(v) if i in positions else v for i, v in enumerate(value)]
+    return tuple(items) if isinstance(value, tuple) else items
+
+
 class Worker:
     """Serves one submission over a request pipe and a reply pipe."""
 
@@ -30,10 +50,16 @@ class Worker:
         self.import_errors: dict[str, str] = {}
         self.objects: dict[int, Any] = {}
         self.next_id = 1
+        self.guard: Any = None  # grader.guard.Guard, told which topic each call is for
 
     # -- plumbing ---------------------------------------------------------------------
     def send(self, message: dict) -> None:
         wire.write_all(self.resp_fd, wire.pack(message, on_object=self._register))
+
+    def notice(self, fields: dict) -> None:
+        """Tell the grader something it records as it happens (a forbidden call, say),
+        between the frames of the call in progress."""
+        self.send({"op": "notice", **fields})
 
     def receive(self) -> dict:
         return wire.recv_blocking(
@@ -45,6 +71,8 @@ class Worker:
         )
 
     def _register(self, obj: Any) -> dict:
+        if isinstance(obj, Kept):
+            obj = obj.value
         oid = self.next_id
         self.next_id += 1
         self.objects[oid] = obj
@@ -58,11 +86,18 @@ class Worker:
 
     def _callback(self, ref: wire.CallbackRef):
         def call(*args: Any, **kwargs: Any) -> Any:
+            # Arguments that are not data (the student's own objects) go as handles: the
+            # grader's function may work on them with requests of its own, served here
+            # until its answer comes.
             self.send({"op": "callback", "id": ref.id, "args": list(args), "kwargs": kwargs})
-            reply = self.receive()
-            if reply.get("op") == "callback_result":
-                return reply.get("value")
-            raise CallbackFailed(str(reply.get("message", "the grader's function failed")))
+            while True:
+                reply = self.receive()
+                op = reply.get("op")
+                if op == "callback_result":
+                    return reply.get("value")
+                if op == "callback_error" or op == "exit":
+                    raise CallbackFailed(str(reply.get("message", "the grader's function failed")))
+                self._answer(reply)
 
         call.__name__ = f"grader_function_{ref.id}"
         return call
@@ -106,6 +141,9 @@ class Worker:
 
     def handle(self, msg: dict) -> dict:
         op = msg.get("op")
+        if self.guard is not None and op in ("import", "call", "getattr", "setattr"):
+            topic = msg.get("topic")
+            self.guard.topic = topic if isinstance(topic, str) else None
         if op == "import":
             self.load(str(msg["topic"]))
             return {"op": "result", "value": None}
@@ -114,6 +152,8 @@ class Worker:
             args = msg.get("args") or []
             kwargs = msg.get("kwargs") or {}
             value = fn(*args, **kwargs)
+            if msg.get("keep") is not None:
+                value = keep_items(value, msg["keep"])
             if msg.get("return_args"):
                 return {"op": "result", "value": value, "args": args, "kwargs": kwargs}
             return {"op": "result", "value": value}
@@ -137,15 +177,23 @@ class Worker:
                 return
             if msg.get("op") == "exit":
                 return
-            try:
-                reply = self.handle(msg)
-            except BaseException as exc:  # everything the student raises is reported
-                reply = {"op": "error", **exception_info(exc, self.dir)}
-            try:
-                self.send(reply)
-            except wire.WireError as exc:
-                self.send({"op": "error", "type": "WireError", "mro": ["WireError"],
-                           "message": f"the value returned cannot be sent to the grader: {exc}"})
+            self._answer(msg)
+
+    def _answer(self, msg: dict) -> None:
+        """Handle one request and send its reply (an error reply for anything raised)."""
+        topic = self.guard.topic if self.guard is not None else None
+        try:
+            reply = self.handle(msg)
+        except BaseException as exc:  # everything the student raises is reported
+            reply = {"op": "error", **exception_info(exc, self.dir)}
+        finally:
+            if self.guard is not None:
+                self.guard.topic = topic  # a nested request (from a callback) ends: back to the outer one's topic
+        try:
+            self.send(reply)
+        except wire.WireError as exc:
+            self.send({"op": "error", "type": "WireError", "mro": ["WireError"],
+                       "message": f"the value returned cannot be sent to the grader: {exc}"})
 
 
 def exception_info(exc: BaseException, directory: str) -> dict:

@@ -161,3 +161,9 @@ def _reap(ctrl: socket.socket, children: set[int], leases: dict[int, isolation.U
 if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     main()
+    # Nothing here needs the interpreter's shutdown (the workers are killed, the uid
+    # leases are file locks the kernel releases): skipping it saves the grader most of a
+    # second of waiting at the end of every run.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

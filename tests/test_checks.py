@@ -65,11 +65,30 @@ def test_raises_matches_type_and_message():
             raise StudentTimeout("timed out")
 
 
-def test_unchanged_and_credit():
+def test_unchanged_is_scored_from_the_source_and_only_noted_from_the_worker():
+    from grader.mutation_check import find_mutations
+
     c = _checker()
     c.unchanged(torch.ones(2), torch.ones(2), "input")
-    with pytest.raises(GradeFailure, match="modified its argument input in place"):
-        c.unchanged(torch.ones(2), torch.zeros(2), "input")
+    assert c.state.notes == []
+    c.unchanged(torch.ones(2), torch.zeros(2), "input")  # what a worker says it saw: no points either way
+    assert len(c.state.notes) == 1 and "not scored" in c.state.notes[0]
+    findings = find_mutations("def mse_loss(input, target):\n    input -= target\n    return input\n", "losses")
+    with pytest.raises(GradeFailure, match="modifies its argument input in place") as err:
+        c.unchanged(torch.ones(2), torch.ones(2), "input", findings["mse_loss"])
+    assert "copy" in err.value.hint
+
+
+def test_notes_are_capped_and_kept_once():
+    c = _checker()
+    for i in range(10):
+        c.note("the same")
+        c.note(f"note {i}")
+    assert c.state.notes[0] == "the same" and len(c.state.notes) == 5
+
+
+def test_credit():
+    c = _checker()
     c.credit(0.25, "slow convergence")
     assert c.state.credit == 0.25
     with pytest.raises(GradeFailure):

@@ -112,3 +112,89 @@ def test_parallel_grading_matches_serial(subs, tmp_path):
         return doc["submissions"]
 
     assert strip(serial) == strip(parallel)
+
+
+# -- what a hostile submission controls reaches the terminal escaped --------------------------
+
+ESC = "\x1b"
+FORGED = "ALL TESTS PASSED"
+HOSTILE_MESSAGE = (f"{ESC}[2J{ESC}[H{ESC}]52;c;cm0gLXJmIH4K\x07{ESC}]8;;http://evil.example{ESC}\\here"
+                   f"{ESC}]8;;{ESC}\\\x9b31m\r\nalice  10/10  10/10\n{FORGED}\u202e")
+HOSTILE_LOSSES = HONEST_LOSSES.replace(
+    "    sq = (input - target) ** 2\n",
+    f"    raise type('Bad{ESC}[31mError', (Exception,), {{}})({HOSTILE_MESSAGE!r})\n",
+)
+HOSTILE_NAME = f"eve{ESC}[32m\r{FORGED}"
+
+
+def _raw_controls(text: str) -> list[str]:
+    """What a terminal would act on, beyond the report's own line breaks."""
+    return [ch for ch in text if ch in "\x1b\r\x07\x00\u202e" or 0x80 <= ord(ch) <= 0x9f]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """One class run: a hostile folder name and exception, formula-like names, a zip named ``...zip``."""
+    import zipfile
+
+    root = tmp_path_factory.mktemp("hostile")
+    subs = root / "subs"
+    paths = [
+        make_submission(subs, HOSTILE_NAME, {"losses.py": HOSTILE_LOSSES}),
+        make_submission(subs, '=HYPERLINK("evil.example","x")', {"losses.py": HONEST_LOSSES}),
+        make_submission(subs, "@SUM(A1)", {"losses.py": HONEST_LOSSES}),
+        make_submission(subs, "+1", {"losses.py": HONEST_LOSSES}),
+        make_submission(subs, "-2+3", {"losses.py": HONEST_LOSSES}),
+    ]
+    dots = subs / "...zip"
+    with zipfile.ZipFile(dots, "w") as zf:
+        zf.writestr("losses.py", BUGGY)
+    paths.append(dots)
+    out = root / "out"
+    result = run("grade", *paths, "--course", MINICOURSE, "--device", "cpu", "--details",
+                 "--csv", out / "r.csv", "--gradescope", out / "gs", "--json", out / "r.json")
+    assert result.exit_code == 0, result.output
+    return root, result.output
+
+
+def test_a_hostile_submission_prints_nothing_a_terminal_acts_on(hostile_run):
+    root, output = hostile_run
+    assert not _raw_controls(output)
+    lines = output.splitlines()
+    # the forged lines never start a line of their own: they are visibly inside the message
+    assert not any(line.startswith((FORGED, "alice")) for line in lines)
+    case = next(line for line in lines if "losses::mse_loss[2d-cpu-float32]" in line)
+    assert case.startswith("  ERR  ") and "mse_loss raised Bad\\x1b[31mError: \\x1b[2J\\x1b[H" in case
+    assert "\\x1b]52;c;cm0gLXJmIH4K\\x07" in case and "\\x1b]8;;http://evil.example\\x1b\\here" in case
+    assert f"\\x9b31m\\r\\nalice  10/10  10/10\\n{FORGED}\\u202e" in case
+    assert any(line.startswith("eve__32m_ALL_TESTS_PASSED") for line in lines)  # the table row's id
+
+
+def test_ids_in_the_csv_never_start_a_formula(hostile_run):
+    root, _ = hostile_run
+    rows = list(csv.DictReader((root / "out" / "r.csv").open(encoding="utf-8")))
+    ids = [r["id"] for r in rows]
+    assert len(ids) == 6 and not any(i.startswith(("=", "+", "-", "@", "\t", "\r")) for i in ids)
+    assert ids[1:5] == ["_HYPERLINK__evil.example___x__", "'@SUM_A1_", "'+1", "_2+3"]
+
+
+def test_gradescope_folders_stay_inside_the_folder_given(hostile_run):
+    root, _ = hostile_run
+    gs = root / "out" / "gs"
+    files = sorted(p for p in root.rglob("results.json"))
+    assert len(files) == 6 and all(p.parent.parent == gs for p in files)
+    assert (gs / "__" / "results.json").is_file()  # the zip named ...zip
+    assert not (root / "out" / "results.json").exists() and not (root / "results.json").exists()
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["gs", "r.csv", "r.json"]
+    doc = json.loads((gs / "eve__32m_ALL_TESTS_PASSED" / "results.json").read_text(encoding="utf-8"))
+    text = json.dumps(doc, ensure_ascii=False)
+    assert ESC not in text and "\r" not in text and "\x9b" not in text and "\u202e" not in text
+    # the JSON results keep the student's text exactly: it is data, and JSON escapes it
+    sub = json.loads((root / "out" / "r.json").read_text(encoding="utf-8"))["submissions"][0]
+    assert HOSTILE_MESSAGE in sub["topics"]["losses"]["tests"][0]["message"]
+
+
+def test_an_error_naming_a_hostile_path_is_one_escaped_line(tmp_path):
+    res = run("grade", tmp_path / f"gone{ESC}]52;c;eA==\x07\nforged", "--course", MINICOURSE)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert not _raw_controls(res.output) and "gone\\x1b]52;c;eA==\\x07\\nforged" in res.output

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from grader import isolation
+from grader.cleanup import remove_tree
 from grader.engine import check_isolation, grade_in_process
 from grader.errors import GraderError, StudentTimeout
 from grader.isolation import Policy
@@ -123,11 +124,25 @@ PROBE = textwrap.dedent(
 
     def whoami():
         return os.getuid()
+
+    def fill(count, mb):
+        # count files of mb MiB in the scratch folder: how many were written whole,
+        # and the error that stopped the next one
+        import errno
+        chunk = b"x" * (1 << 20)
+        for i in range(count):
+            try:
+                with open(f"big{i}.bin", "wb") as fh:
+                    for _ in range(mb):
+                        fh.write(chunk)
+            except OSError as exc:
+                return [i, errno.errorcode.get(exc.errno, str(exc.errno))]
+        return [count, None]
     """
 )
 
 
-def _session(zygote: Zygote, tmp_path: Path, name: str = "job") -> SubmissionSession:
+def _session(zygote: Zygote, tmp_path: Path, name: str = "job", **limits) -> SubmissionSession:
     # like the grader's own job folders: private, under the world-traversable /tmp
     job = Path(tempfile.mkdtemp(prefix="grader-test-job-"))
     (tmp_path / f"{name}.job").write_text(str(job))
@@ -136,7 +151,7 @@ def _session(zygote: Zygote, tmp_path: Path, name: str = "job") -> SubmissionSes
     (modules / "losses.py").write_text(PROBE)
     scratch = job / "scratch"
     scratch.mkdir()
-    limits = SandboxLimits(call_timeout=3, cpu_seconds=30, wall_seconds=60, memory_mb=2048)
+    limits = SandboxLimits(**{"call_timeout": 3, "cpu_seconds": 30, "wall_seconds": 60, "memory_mb": 2048, **limits})
     return SubmissionSession(zygote, str(modules), str(scratch), {"losses"}, limits)
 
 
@@ -157,7 +172,7 @@ def _probe(zygote: Zygote, tmp_path: Path, paths: list[str], outside: Path) -> d
 def _remove_job_folders(tmp_path):
     yield
     for note in tmp_path.glob("*.job"):
-        shutil.rmtree(note.read_text(), ignore_errors=True)
+        remove_tree(note.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +194,9 @@ def test_the_probe_reports_every_layer_this_machine_offers(full):
         assert always in layers
     expected = set()
     if CAN_UNSHARE:
-        expected |= {"pid_ns", "net_ns", "ipc_ns", "mount_view"}
+        expected |= {"pid_ns", "net_ns", "ipc_ns", "mount_view", "scratch_quota"}
+    else:
+        assert "scratch_quota" in report["isolation"]["missing"]
     if IS_ROOT:
         expected.add("user")
     if LANDLOCK:
@@ -241,6 +258,69 @@ def test_landlock_alone_hides_the_reference(tmp_path):
         assert out["inet"][0] == "PermissionError"  # TCP connect refused by Landlock itself
 
 
+# -- the scratch quota -------------------------------------------------------------------
+FILLER = HONEST_LOSSES + textwrap.dedent(
+    """
+    import errno as _errno
+
+    _stopped = None
+    for _i in range(8):  # 8 files of 60 MiB: each under the file size limit, 480 MiB in all
+        try:
+            with open(f"big{_i}.bin", "wb") as _fh:
+                for _ in range(60):
+                    _fh.write(b"x" * (1 << 20))
+        except OSError as _exc:
+            _stopped = _errno.errorcode.get(_exc.errno)
+            break
+    if _stopped != "ENOSPC":
+        raise RuntimeError(f"480 MiB went into the scratch folder ({_stopped})")
+    """
+)
+
+
+def _quota_or_skip(zygote: Zygote) -> None:
+    report = zygote.isolation or zygote.probe()
+    if "scratch_quota" not in report["isolation"]["layers"]:
+        why = report["isolation"]["missing"].get("scratch_quota", "not reported")
+        pytest.skip(f"no scratch quota on this machine: {why}")
+
+
+def _host_bytes(folder: Path) -> int:
+    return sum(os.lstat(os.path.join(base, n)).st_size for base, _, names in os.walk(folder) for n in names)
+
+
+def test_writing_past_the_scratch_quota_fails_in_the_students_code(full, tmp_path):
+    _quota_or_skip(full)
+    session = _session(full, tmp_path)  # the default quota, 256 MiB
+    try:
+        written, error = _call(session, "fill", 8, 60)
+        on_host = _host_bytes(Path((tmp_path / "job.job").read_text()))
+        assert _call(session, "whoami") is not None  # the worker carries on
+    finally:
+        session.close()
+    assert (written, error) == (4, "ENOSPC")
+    assert on_host < 1 << 20
+
+
+def test_a_submission_over_its_quota_keeps_its_other_tests(full, tmp_path, monkeypatch):
+    import grader.plugin as plugin
+
+    _quota_or_skip(full)
+    seen = []
+
+    def measured(path, **kwargs):  # the host's job folder, as the grader removes it
+        seen.append(_host_bytes(Path(path)))
+        return remove_tree(path, **kwargs)
+
+    monkeypatch.setattr(plugin, "remove_tree", measured)
+    sub = Submission("filler", make_submission(tmp_path, "filler", {"losses.py": FILLER}))
+    results = []
+    grade_in_process(_minicourse_config(tmp_path), [sub], results.append, zygote=full)
+    (result,) = results
+    assert result.score == result.max_score, [t.message for t in result.topics["losses"].tests]
+    assert seen and max(seen) < 1 << 20
+
+
 # -- processes, network, users ------------------------------------------------------------
 @pytest.mark.skipif(not SECCOMP_ARCH, reason="no seccomp table for this architecture")
 def test_seccomp_refuses_new_processes_and_network_sockets(full, tmp_path):
@@ -276,7 +356,8 @@ def _escapes(z: Zygote, tmp_path: Path) -> list[Path]:
     the other returns and is ended normally. Returns the daemons' marker files."""
     markers = []
     for then_hang in (True, False):
-        session = _session(z, tmp_path, f"escape{int(then_hang)}")
+        # scratch_mb=0: the host's scratch folder, where a daemon's late marker would show
+        session = _session(z, tmp_path, f"escape{int(then_hang)}", scratch_mb=0)
         marker = Path(session.scratch_dir) / "late.txt"
         markers.append(marker)
         try:

@@ -13,7 +13,9 @@ import shutil
 import signal
 import stat
 import contextlib
+import dataclasses
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -176,7 +178,10 @@ def _expected(sid: str) -> str | None:
     return None
 
 
-def _check_result(sid: str, topic: dict) -> None:
+def _check_result(path: str, topic: dict) -> None:
+    """Check one result against its case, found by the submission's file name (ids are
+    made safe file names, so "nul" may not stay "nul")."""
+    sid = Path(path).stem
     words = _expected(sid)
     if words is None:
         assert (topic["status"], topic["score"]) == ("graded", 10.0), (sid, topic)
@@ -207,7 +212,7 @@ def test_engine_grades_around_every_malformed_submission_and_leaves_no_temp_file
     assert [r.id for r in results] == [s.id for s in class_run]
     for r in results:
         topic = r.topics["losses"]
-        _check_result(r.id, {
+        _check_result(r.path, {
             "status": topic.status, "score": topic.score,
             "tests": [{"message": t.message} for t in topic.tests],
         })
@@ -224,7 +229,7 @@ def test_cli_grades_the_class_and_exits_0(class_run, tmp_path):
     doc = json.loads(out.read_text())
     assert [s["id"] for s in doc["submissions"]] == [s.id for s in class_run]
     for s in doc["submissions"]:
-        _check_result(s["id"], s["topics"]["losses"])
+        _check_result(s["path"], s["topics"]["losses"])
 
 
 # -- intake, without grading: fast checks of the same guarantees ----------------------------
@@ -280,6 +285,49 @@ def test_utf8_with_bom_is_accepted_and_written_without_it(tmp_path):
     prepared = prepare(find_submissions([sub])[0], tmp_path / "job", ["losses"])
     assert prepared.broken == {}
     assert (prepared.module_dir / "losses.py").read_bytes().startswith(b"# caf\xc3\xa9\n")
+
+
+def _slow_notebooks(monkeypatch, seconds: float = 30.0) -> None:
+    """Notebook conversion that takes ``seconds`` (as an adversarial notebook might)."""
+    import grader.submission as submission
+
+    real = submission.notebook_to_source
+
+    def slow(text: str, name: str = "notebook") -> str:
+        time.sleep(seconds)
+        return real(text, name)
+
+    monkeypatch.setattr(submission, "notebook_to_source", slow)
+
+
+def test_a_topic_over_its_intake_budget_is_broken_alone(tmp_path, monkeypatch):
+    sub = make_submission(tmp_path, "slow", {"activations.py": "x = 1\n"})
+    (sub / "losses.ipynb").write_text(_nb([{"cell_type": "code", "source": HONEST_LOSSES}]))
+    _slow_notebooks(monkeypatch)
+    started = time.monotonic()
+    with deadline(20):
+        prepared = prepare(find_submissions([sub])[0], tmp_path / "job", ["losses", "activations"], intake_seconds=0.5)
+    assert time.monotonic() - started < 5
+    assert prepared.present == {"losses", "activations"}
+    assert prepared.broken == {"losses": "reading losses.ipynb took longer than 0.5 s"}
+    assert sorted(os.listdir(prepared.module_dir)) == ["activations.py"]
+
+
+@pytest.mark.slow
+def test_the_rubrics_intake_budget_applies_while_grading(minicourse, tmp_path, monkeypatch):
+    slow = make_submission(tmp_path, "slow", {})
+    (slow / "losses.ipynb").write_text(_nb([{"cell_type": "code", "source": HONEST_LOSSES}]))
+    honest = make_submission(tmp_path, "honest", {"losses.py": HONEST_LOSSES})
+    config = minicourse.hidden(device="cpu")
+    limits = dataclasses.replace(config.rubric.limits, intake_seconds=1)
+    config = dataclasses.replace(config, rubric=dataclasses.replace(config.rubric, limits=limits))
+    _slow_notebooks(monkeypatch)
+    with deadline(120):
+        first, second = grade(config, find_submissions([slow, honest]))
+    topic = first.topics["losses"]
+    assert topic.status == "error" and topic.score == 0.0
+    assert {t.message for t in topic.tests} == {"reading losses.ipynb took longer than 1 s"}
+    assert second.score == 10.0 and second.topics["losses"].status == "graded"
 
 
 # -- zipped submissions ----------------------------------------------------------------------

@@ -260,3 +260,41 @@ def test_nbgrader_init_command(tmp_path):
     assert result.exit_code == 0, result.output
     assert "wrote source/dropout/dropout.ipynb" in result.output
     assert "nbgrader generate_assignment" in result.output
+
+
+# -- student ids as file names ----------------------------------------------------------------
+
+def test_feedback_pages_are_named_by_safe_distinct_file_names(tmp_path):
+    course = _course(tmp_path)
+    odd, plain, lms = "ann b", "ann_b", "x\x1b[31m\r.."
+    for student in (odd, plain):
+        folder = course.submitted_dir(student, "dropout")
+        folder.mkdir(parents=True)
+        (folder / "submission_secret.txt").write_text("s3cret")
+    course.submitted_dir(lms, "dropout").mkdir(parents=True)
+    assert course.file_name(plain) == plain  # an ordinary id is nbgrader's folder name as it is
+    odd_page = bridge.write_feedback(course, "dropout", _result(odd, 40.0))
+    plain_page = bridge.write_feedback(course, "dropout", _result(plain, 45.0))
+    lms_page = bridge.write_feedback(course, "dropout", _result(lms, 50.0))
+    assert plain_page == tmp_path / "feedback" / "ann_b" / "dropout" / "dropout.html"
+    assert odd_page.parent.parent.parent == tmp_path / "feedback" and odd_page.parts[-3].startswith("ann_b-")
+    assert lms_page == tmp_path / "lms_feedback" / "dropout" / "x__31m___.html"
+    assert "40" in odd_page.read_text() and "45" in plain_page.read_text()  # neither overwrote the other
+    assert course.file_name(odd) == odd_page.parts[-3]  # stable
+
+
+def test_the_gradebook_keeps_nbgraders_own_id(gradebook):
+    course, gb = gradebook
+    student = "ann b"
+    course.submitted_dir(student, "dropout").mkdir(parents=True)
+    entry = bridge.write_grade(gb, course, "dropout", _result(student, 40.0))
+    assert entry.student == student and gb.find_student(student).id == student
+
+
+@pytest.mark.parametrize("student", ["..", "../source", "a/b", "", "x\x1b[2J"])
+def test_student_option_must_name_a_folder(tmp_path, student):
+    course = _course(tmp_path)
+    (tmp_path / "submitted" / "ann" / "dropout").mkdir(parents=True)
+    with pytest.raises(UsageError) as err:
+        bridge.collected(course, "dropout", (student,))
+    assert "\x1b" not in str(err.value) and "\n" not in str(err.value)

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import textwrap
+import time
 
 import pytest
 
@@ -274,3 +275,39 @@ def test_solved_notebook_earns_what_the_reference_earns(tmp_path):
     scores = [[(t.id, t.score, t.status) for t in r.topics[topic].tests] for r in (py, nb)]
     assert scores[0] == scores[1] and len(scores[0]) > 5
     assert py.score == nb.score == py.max_score and not nb.flags
+
+
+# -- size: conversion is linear in the notebook ---------------------------------------------
+def _magic_heavy_notebook(magic_lines: int) -> dict:
+    """One big cell of IPython lines around real code, with magic-looking lines inside
+    strings (which must stay) and between adjacent literals (which must not)."""
+    lines = []
+    for i in range(magic_lines):
+        magic = f"%timeit -n 1 step({i:07d})  # measured" if i % 2 else f"!pip install package-{i:07d} --quiet"
+        lines.append(magic + "\n")
+        if i % 20_000 == 0:
+            lines += [
+                f'def differs_{i}(a, b):\n', '    """Elementwise comparison.\n', "\n",
+                "!=  is elementwise here\n", "%   is not a magic either\n", '    """\n', "    return a != b\n",
+                f'TEXT_{i} = f"""{{1 + 1}}\n', "!ls inside an f-string\n", '"""\n',
+                f'JOINED_{i} = ("a"\n', "%time between two literals\n", '"b")\n',
+            ]
+    return {"cells": [{"cell_type": "code", "metadata": {}, "source": lines}], "metadata": {},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_a_notebook_of_200000_magic_lines_converts_in_linear_time():
+    text = json.dumps(_magic_heavy_notebook(200_000))
+    assert len(text) > 8_000_000
+    started = time.perf_counter()
+    source = notebook_to_source(text, "losses.ipynb")
+    spent = time.perf_counter() - started
+    assert spent < 3, f"{spent:.1f} s"
+    lines = source.splitlines()
+    assert sum(line.startswith(("# %timeit", "# !pip")) for line in lines) == 200_000
+    assert "# %time between two literals" in lines
+    namespace: dict = {}
+    exec(compile(source, "losses.ipynb", "exec"), namespace)
+    assert "\n!=  is elementwise here\n%   is not a magic either\n" in namespace["differs_0"].__doc__
+    assert namespace["TEXT_180000"] == "2\n!ls inside an f-string\n" and namespace["JOINED_20000"] == "ab"
+    assert namespace["differs_0"](1, 2) is True

@@ -87,3 +87,25 @@ def test_salt_option_changes_variants(run):
     a = run("render", FIXTURE, "--student", "alice").output
     b = run("render", FIXTURE, "--student", "alice", "--salt", "other-term").output
     assert a != b
+
+
+def test_student_ids_from_answer_files_are_encoded_for_csv_and_terminal(run, tmp_path):
+    esc = "\x1b"
+    (tmp_path / "=1+2.yaml").write_text("answers:\n  optimizer: b\n")  # the id is the file's name
+    (tmp_path / "x.yaml").write_text(f'student: "@eve{esc}[2J\\r\\nALL CORRECT"\nanswers:\n  optimizer: b\n'.replace(
+        esc, "\\e"))
+    broken = tmp_path / f"b{esc}]52;c;eA==\x07.json"
+    broken.write_text("{not json")
+    result = run("grade", FIXTURE, tmp_path / "=1+2.yaml", tmp_path / "x.yaml", broken,
+                 "--csv", tmp_path / "out.csv", "--json", tmp_path / "out.json")
+    assert result.exit_code == 0, result.output
+    assert esc not in result.output and "\r" not in result.output and "\x07" not in result.output
+    lines = result.output.splitlines()
+    assert not any(line.startswith("ALL CORRECT") for line in lines)
+    assert any(line.startswith("@eve\\x1b[2J\\r\\nALL CORRECT") for line in lines)
+    assert any("format error:" in line and "b\\x1b]52;c;eA==\\x07.json: not valid JSON" in line for line in lines)
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8", newline="")))
+    assert [r["student"] for r in rows] == ["'=1+2", f"'@eve{esc}[2J\r\nALL CORRECT", f"b{esc}]52;c;eA==\x07"]
+    assert rows[0]["optimizer"] == "1" and rows[1]["total"] == "1"
+    students = [s["student"] for s in json.loads((tmp_path / "out.json").read_text())["students"]]
+    assert students == ["=1+2", f"@eve{esc}[2J\r\nALL CORRECT", f"b{esc}]52;c;eA==\x07"]  # the id itself is kept

@@ -235,3 +235,44 @@ def test_process_budget_counts_the_users_tasks():
         assert budget is None  # root is exempt from RLIMIT_NPROC
     else:
         assert budget is not None and budget >= 11
+
+
+# -- limits the rubric sets, and the probe's cleanup -----------------------------------------
+class _Spawned(Exception):
+    def __init__(self, config: dict):
+        super().__init__("spawn")
+        self.config = config
+
+
+class _RecordingZygote:
+    """Stands in for the fork server: keeps the config a worker would get."""
+
+    def spawn(self, config: dict, fds: list[int]) -> int:
+        raise _Spawned(config)
+
+    def isolation_config(self) -> dict:
+        return {}
+
+
+def test_intake_and_scratch_limits_come_from_the_rubric_and_reach_the_worker():
+    from grader.errors import RubricError
+    from grader.rubric import parse_rubric
+    from grader.sandbox import OutputCapture, WorkerProcess
+
+    assert (SandboxLimits().intake_seconds, SandboxLimits().scratch_mb) == (20.0, 256)
+    topics = {"losses": {"tests": {"mse_loss": 1}}}
+    rubric = parse_rubric({"schema": 1, "limits": {"intake_seconds": 2.5, "scratch_mb": 64}, "topics": topics})
+    assert (rubric.limits.intake_seconds, rubric.limits.scratch_mb) == (2.5, 64)
+    with pytest.raises(RubricError, match="limits.scratch_mb"):
+        parse_rubric({"schema": 1, "limits": {"scratch_mb": 0.5}, "topics": topics})
+    with pytest.raises(_Spawned) as spawned:
+        WorkerProcess(_RecordingZygote(), "/job/modules", "/job/scratch", rubric.limits, 10.0, False, OutputCapture(64))
+    assert spawned.value.config["scratch_mb"] == 64 and spawned.value.config["scratch"] == "/job/scratch"
+
+
+def test_the_probe_leaves_no_folder_behind(zygote, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    zygote.probe()
+    assert list(tmp_path.iterdir()) == []

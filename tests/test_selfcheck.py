@@ -116,3 +116,22 @@ def test_inside_nbgrader_a_failing_check_fails_the_cell(tmp_path, monkeypatch):
         check("losses", path=tmp_path)
     monkeypatch.setenv("GRADER_SELF_CHECK", "off")
     assert "skipped" in check("losses", path=tmp_path).problem
+
+
+def test_the_text_report_escapes_what_student_code_wrote():
+    esc = "\x1b"
+    message = f"raised Bad{esc}[31mError: {esc}]52;c;eA==\x07\r\nALL PUBLIC TESTS PASSED"
+    cases = (
+        scoring.TestResult("losses::mse_loss[0]", 0.0, 1.0, "error", message, f"hint{esc}[0m"),
+        scoring.TestResult("losses::l1_loss[0]", 1.0, 1.0, "passed", notes=(f"note{esc}[2K\rok",)),
+    )
+    topics = {"losses": scoring.TopicResult("losses", 1.0, 2.0, "graded", cases)}
+    result = scoring.SubmissionResult(f"me{esc}[1m", "", 1.0, 2.0, topics, ("flag\x9b2J",))
+    text = str(CheckReport((f"checking losses.py{esc}[2J",), (result,)))
+    assert esc not in text and "\r" not in text and "\x07" not in text and "\x9b" not in text
+    assert not any(line.startswith("ALL PUBLIC") for line in text.splitlines())
+    assert "Bad\\x1b[31mError: \\x1b]52;c;eA==\\x07\\r\\nALL PUBLIC TESTS PASSED" in text
+    assert "checking losses.py\\x1b[2J" in text and "me\\x1b[1m: 1/2" in text
+    assert "       note: note\\x1b[2K\\rok" in text and "flag: flag\\x9b2J" in text
+    problem = str(CheckReport((), problem=f"{esc}[2J/tmp/x\nforged: no such folder"))
+    assert problem == "\\x1b[2J/tmp/x\\nforged: no such folder"

@@ -169,3 +169,48 @@ def test_a_folder_named_like_a_zip_is_a_folder(tmp_path):
     (sub,) = find_submissions([folder])
     assert sub.id == "erin.zip" and not sub.is_zip
     assert prepare(sub, tmp_path / "job", ["losses"]).formats == {"losses": "py"}
+
+
+# -- ids are safe file names ----------------------------------------------------------------
+
+def test_a_zip_named_dots_never_gives_the_id_dotdot(tmp_path):
+    import zipfile
+
+    z = tmp_path / "...zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("losses.py", "X = 1\n")
+    (sub,) = find_submissions([z])
+    assert sub.id == "__" and sub.path == z and sub.is_zip
+
+
+def test_ids_from_hostile_folder_names_are_safe_and_paths_are_kept(tmp_path):
+    names = ["eve\x1b[31m\nforged", ".hidden", "a b", "a?b", "a_b", "zoë"]
+    folders = [tmp_path / n for n in names]
+    for f in folders:
+        f.mkdir()
+    subs = find_submissions(folders)
+    ids = [s.id for s in subs]
+    assert [s.path for s in subs] == folders
+    assert ids[0] == "eve__31m_forged" and ids[1] == "_hidden" and ids[4] == "a_b" and ids[5] == "zoë"
+    assert ids[2].startswith("a_b-") and ids[3].startswith("a_b-") and ids[2] != ids[3]
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_given_by_the_caller_are_made_safe_the_same_way(tmp_path):
+    folders = [tmp_path / n for n in ("one", "two", "three")]
+    for f in folders:
+        f.mkdir()
+    ids = [s.id for s in find_submissions(folders, ids=["..", "a/b", "a\\b"])]
+    assert ids[0] == "__" and ids[1] != ids[2] and all(i.startswith("a_b-") for i in ids[1:])
+    with pytest.raises(UsageError, match="share the id"):
+        find_submissions(folders[:2], ids=["same", "same"])
+
+
+def test_usage_errors_show_a_hostile_path_escaped_on_one_line(tmp_path):
+    odd = tmp_path / "x\x1b]52;c;cm0=\x07\nforged.txt"
+    odd.write_text("x")
+    with pytest.raises(UsageError) as err:
+        find_submissions([odd])
+    text = str(err.value)
+    assert "\n" not in text and "\x1b" not in text and "\x07" not in text
+    assert "x\\x1b]52;c;cm0=\\x07\\nforged.txt: a submission must be a folder" in text

@@ -18,6 +18,7 @@ from grader.quiz.render import render_quiz
 from grader.quiz.report import format_table, write_csv, write_json
 from grader.quiz.schema import load_quiz
 from grader.quiz.selftest import SAMPLE_STUDENTS, selftest_quiz
+from grader.textsafe import terminal
 
 SALT_ENV = "GRADER_QUIZ_SALT"
 CACHE_ENV = "GRADER_QUIZ_CACHE"
@@ -116,7 +117,7 @@ def grade(quiz_file: str, answers: tuple[str, ...], json_path: str | None, csv_p
         click.echo(format_table(loaded, results))
     for result in results:
         if result.error:
-            click.echo(f"format error: {result.error}", err=True)
+            click.echo(f"format error: {terminal(result.error)}", err=True)  # names the student's file
 
 
 @quiz.command()

@@ -1,4 +1,9 @@
-"""Grading output: a JSON record per student, a CSV row per student, a terminal table."""
+"""Grading output: a JSON record per student, a CSV row per student, a terminal table.
+
+A student id comes from the answer file (its name or its ``student`` field), so it is
+the student's text: formula-guarded in CSV and escaped in the table
+(:mod:`grader.textsafe`), kept exactly in JSON, where it is data.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any, Sequence
 
 from grader.quiz.grading import StudentResult
 from grader.quiz.model import Quiz
+from grader.textsafe import csv_cell, terminal
 
 
 def _json_safe(value: Any) -> Any:
@@ -36,7 +42,7 @@ def write_csv(quiz: Quiz, results: Sequence[StudentResult], path: Path) -> None:
         writer.writerow(["student", *[q.id for q in quiz.questions], "total", "max", "format_errors"])
         for r in results:
             errors = sum(1 for a in r.answers if a.format_error)
-            writer.writerow([r.student, *[f"{a.earned:g}" for a in r.answers], f"{r.earned:g}",
+            writer.writerow([csv_cell(r.student), *[f"{a.earned:g}" for a in r.answers], f"{r.earned:g}",
                              f"{r.max_points:g}", errors])
 
 
@@ -46,7 +52,7 @@ def format_table(quiz: Quiz, results: Sequence[StudentResult]) -> str:
     rows = [header]
     for r in results:
         cells = ["fmt" if a.format_error else f"{a.earned:g}" for a in r.answers]
-        rows.append([r.student, *cells, f"{r.earned:g}/{r.max_points:g}"])
+        rows.append([terminal(r.student), *cells, f"{r.earned:g}/{r.max_points:g}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
