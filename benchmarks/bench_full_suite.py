@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from grader import capstone  # noqa: E402
+from grader import capstone, capstone_grading  # noqa: E402
 from grader.course import Course  # noqa: E402
 from grader.engine import grade  # noqa: E402
 from grader.reference import ReferenceModules  # noqa: E402
@@ -62,7 +62,8 @@ def main() -> None:
     spec = capstone.PipelineSpec(**options)
     reference = ReferenceModules(ROOT / "reference")
     t0 = time.perf_counter()
-    history = capstone.run_local({n: getattr(reference, n) for n in capstone.PARTS}, spec, capstone.digits(seed=0))
+    data = capstone.digits(seed=0)
+    history = capstone_grading.history(capstone_grading.run_reference(reference, spec, data), spec, data)
     capstone_s = time.perf_counter() - t0
 
     report = {

@@ -1,15 +1,12 @@
-"""The convergence capstone: a multilayer perceptron trained on scikit-learn's digits with
-a student's own init, backprop, batchnorm, dropout and optimizer, and the search for the
-module that holds a pipeline back.
+"""The convergence capstone's pipeline: a multilayer perceptron trained on scikit-learn's
+digits with a student's own backprop, batchnorm, dropout and optimizer, one epoch per call.
 
 The network is ``linear -> batchnorm -> relu -> dropout -> linear -> softmax
-cross-entropy``, trained by hand (no autograd) with mini-batches. Each of the five
-topics is a *part*. A part runs either in the worker, built from the student's module
-(:func:`student_part`), or in the grader, built from the reference and reached by
-callbacks. Parts speak a small functional protocol, so a part can be swapped without
-the others noticing:
+cross-entropy``, trained by hand (no autograd) with mini-batches. Each topic is a *part*.
+A part runs either in the worker, built from the student's module (:func:`student_part`),
+or in the grader, built from the reference and reached by callbacks (:func:`served_part`).
+Parts speak a small functional protocol, so one can be swapped without the others noticing:
 
-``init``       ``layer(out_features, in_features, nonlinearity, seed) -> (W, b)``
 ``backprop``   ``linear_forward``, ``linear_backward``, ``activation_forward``,
                ``activation_backward``, ``softmax_cross_entropy`` (as in the SPEC)
 ``batchnorm``  ``forward(x, gamma, beta, running_mean, running_var, training)
@@ -17,22 +14,26 @@ the others noticing:
 ``dropout``    ``forward(x, p, training, seed) -> (out, cache)``, ``backward(dout, cache)``
 ``optimizers`` ``start(params, hparams)``, ``step(grads) -> params``
 
-A part served by callbacks keeps its caches and optimizer state in the grader and hands
-the worker an integer key, so nothing but tensors crosses the wire. The pipeline code
-itself (:class:`Trainer`) is the same in both processes.
+The fifth part, ``init``, never runs here: the grader draws the initial weights itself,
+by calling the student's initializers one at a time, and hands them to :class:`Trainer`.
+
+This module runs beside student code, so the grader trusts nothing it returns: an epoch
+reports only raw material (the weights after every step, the gradients given to the
+optimizer, the dropout mask), and :mod:`grader.capstone_grading` checks that material
+against Adam's rule and the reference's gradients and computes every metric itself.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import torch
 
-__all__ = ["capstone_trainer"]
+__all__ = ["capstone_trainer", "capstone_replay_optimizer", "capstone_gradients"]
 
 PARTS = ("init", "backprop", "batchnorm", "dropout", "optimizers")
+WORKER_PARTS = ("backprop", "batchnorm", "dropout", "optimizers")
 
 # The functions of each topic the pipeline calls, as the SPEC names them.
 PART_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -44,6 +45,7 @@ PART_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "dropout": ("dropout_forward", "dropout_backward"),
     "optimizers": ("Adam",),
 }
+PARAM_NAMES = ("W1", "b1", "gamma", "beta", "W2", "b2")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,19 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> dict[str, torch.Tensor]
     return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
 
 
+def batches(spec: PipelineSpec, n: int, epoch: int) -> list[torch.Tensor]:
+    """The rows of every training batch of ``epoch``, in order: a seeded permutation cut
+    into slices of ``batch_size`` (a last slice of one row is skipped: batchnorm needs two).
+    The grader and the worker compute the same list."""
+    gen = torch.Generator().manual_seed(spec.seed * 7919 + epoch)
+    order = torch.randperm(n, generator=gen)
+    return [order[i:i + spec.batch_size] for i in range(0, n, spec.batch_size) if len(order[i:i + spec.batch_size]) >= 2]
+
+
+def dropout_seed(spec: PipelineSpec, step: int) -> int:
+    return spec.seed * 100_003 + step
+
+
 # -- parts ------------------------------------------------------------------------------------
 @dataclass
 class Part:
@@ -108,21 +123,6 @@ class Part:
 
 def student_part(name: str, fns: dict[str, Callable[..., Any]]) -> Part:
     """Adapt a topic's functions (as the SPEC defines them) to the pipeline protocol."""
-    if name == "init":
-        kaiming, xavier, fan_in_uniform = fns["kaiming_uniform_"], fns["xavier_uniform_"], fns["fan_in_uniform_"]
-
-        def layer(out_features: int, in_features: int, nonlinearity: str, seed: int):
-            gen = torch.Generator().manual_seed(int(seed))
-            w = torch.zeros(int(out_features), int(in_features))
-            b = torch.zeros(int(out_features))
-            if nonlinearity == "relu":
-                kaiming(w, a=0, mode="fan_in", nonlinearity="relu", generator=gen)
-            else:
-                xavier(w, gain=1.0, generator=gen)
-            fan_in_uniform(b, fan_in=int(in_features), generator=gen)
-            return w, b  # in place, as the SPEC requires: a copy that was returned is ignored
-
-        return Part(name, {"layer": layer})
     if name == "backprop":
         return Part(name, {k: fns[k] for k in PART_FUNCTIONS["backprop"]})
     if name == "batchnorm":
@@ -140,11 +140,15 @@ def student_part(name: str, fns: dict[str, Callable[..., Any]]) -> Part:
     if name == "dropout":
         d_forward, d_backward = fns["dropout_forward"], fns["dropout_backward"]
 
-        def forward(x, p, training, seed):
+        def d_forward_seeded(x, p, training, seed):
             gen = torch.Generator().manual_seed(int(seed))
+            # A dropout that (wrongly) draws from the global generator is reproducible too.
+            # The run is on the CPU; seeding only its generator avoids torch.manual_seed's
+            # per-call bookkeeping for devices that are never used.
+            torch.default_generator.manual_seed(int(seed))
             return d_forward(x, p=p, training=bool(training), generator=gen)
 
-        return Part(name, {"forward": forward, "backward": d_backward})
+        return Part(name, {"forward": d_forward_seeded, "backward": d_backward})
     if name == "optimizers":
         cls = fns["Adam"]
         holder: dict[str, Any] = {}
@@ -166,14 +170,17 @@ def student_part(name: str, fns: dict[str, Callable[..., Any]]) -> Part:
     raise ValueError(f"unknown capstone part {name!r}")
 
 
-def served_part(part: Part) -> Part:
+def served_part(part: Part, spec: PipelineSpec | None = None) -> Part:
     """Wrap a part that runs in the grader so that caches and state stay there: the
-    worker gets integer keys instead of cache objects."""
+    worker gets integer keys instead of cache objects. With ``spec``, the optimizer's
+    hyperparameters are the spec's, whatever the worker asks for."""
     store: dict[int, Any] = {}
     counter = [0]
 
     def keep(cache: Any) -> int:
         counter[0] += 1
+        if len(store) >= 64:  # a worker that never asks for its caches back cannot grow this
+            store.pop(next(iter(store)))
         store[counter[0]] = cache
         return counter[0]
 
@@ -203,6 +210,9 @@ def served_part(part: Part) -> Part:
             "forward": lambda x, p, training, seed: _keep2(fns["forward"](x, p, training, seed), keep),
             "backward": lambda dout, key: fns["backward"](dout, take(key)),
         }
+    elif part.name == "optimizers" and spec is not None:
+        hparams = {"lr": spec.lr}
+        wrapped = {"start": lambda params, _asked: fns["start"](params, hparams), "step": fns["step"]}
     else:
         wrapped = fns
     return Part(part.name, wrapped)
@@ -226,56 +236,59 @@ def _tensor(value: Any, shape: tuple[int, ...], what: str) -> torch.Tensor:
     return value.detach()
 
 
-class Trainer:
-    """The capstone run: one :meth:`epoch` per call, so every call stays short."""
+def param_shapes(sizes: tuple[int, int, int]) -> list[tuple[int, ...]]:
+    """The shapes of the pipeline's parameters (PARAM_NAMES) for layer sizes (in, hidden, out)."""
+    n_in, hidden, n_out = (int(v) for v in sizes)
+    return [(hidden, n_in), (hidden,), (hidden,), (hidden,), (n_out, hidden), (n_out,)]
 
-    def __init__(self, parts: dict[str, Part], spec: dict, data: dict[str, torch.Tensor]):
-        self.parts = parts
-        self.spec = PipelineSpec(**spec)
-        self.data = {k: v for k, v in data.items()}
-        s = self.spec
-        n_in = int(self.data["x_train"].shape[1])
-        n_out = int(self.data["y_train"].max().item()) + 1
-        self.sizes = (n_in, s.hidden, n_out)
-        w1, b1 = parts["init"].layer(s.hidden, n_in, "relu", s.seed * 1009 + 1)
-        w2, b2 = parts["init"].layer(n_out, s.hidden, "linear", s.seed * 1009 + 2)
-        self.params = [
-            _tensor(w1, (s.hidden, n_in), "init (W1)"),
-            _tensor(b1, (s.hidden,), "init (b1)"),
-            torch.ones(s.hidden),
-            torch.zeros(s.hidden),
-            _tensor(w2, (n_out, s.hidden), "init (W2)"),
-            _tensor(b2, (n_out,), "init (b2)"),
-        ]
-        self.running_mean = torch.zeros(s.hidden)
-        self.running_var = torch.ones(s.hidden)
-        parts["optimizers"].start(self.params, {"lr": s.lr})
-        self.epochs_done = 0
-        self.steps = 0
 
-    def _forward(self, x: torch.Tensor, y: torch.Tensor, training: bool, seed: int):
+def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The parameters (or gradients) as one float32 vector, in PARAM_NAMES order: a step of
+    a run travels as two vectors instead of twelve tensors."""
+    return torch.cat([t.detach().reshape(-1).to(torch.float32) for t in tensors])
+
+
+def unflatten(vector: torch.Tensor, sizes: tuple[int, int, int]) -> list[torch.Tensor]:
+    shapes = param_shapes(sizes)
+    parts = torch.split(vector, [int(torch.Size(s).numel()) for s in shapes])
+    return [part.reshape(shape) for part, shape in zip(parts, shapes)]
+
+
+def full_params(initial: list[torch.Tensor], hidden: int) -> list[torch.Tensor]:
+    """[W1, b1, W2, b2] from the initializers, with batchnorm's gamma = 1 and beta = 0,
+    in the pipeline's order (see PARAM_NAMES), as float32 copies."""
+    w1, b1, w2, b2 = (t.detach().to(torch.float32).clone() for t in initial)
+    return [w1, b1, torch.ones(hidden), torch.zeros(hidden), w2, b2]
+
+
+class Pipeline:
+    """One training step's forward and backward pass of the capstone network with a
+    set of parts; the weights are passed in, so the same step can be recomputed."""
+
+    def __init__(self, parts: dict[str, Part], spec: PipelineSpec, sizes: tuple[int, int, int]):
+        self.parts, self.spec, self.sizes = parts, spec, sizes
+
+    def _forward(self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, seed: int,
+                 running: tuple[torch.Tensor, torch.Tensor]):
         bp, bn, dp = self.parts["backprop"], self.parts["batchnorm"], self.parts["dropout"]
-        w1, b1, gamma, beta, w2, b2 = self.params
-        n = len(x)
+        w1, b1, gamma, beta, w2, b2 = params
+        n, hidden = len(x), self.spec.hidden
         h1, c1 = bp.linear_forward(x, w1, b1)
-        h1 = _tensor(h1, (n, self.spec.hidden), "linear_forward")
-        h2, c2, rm, rv = bn.forward(
-            h1, gamma, beta, self.running_mean, self.running_var, training, self.spec.momentum, self.spec.eps
-        )
-        h2 = _tensor(h2, (n, self.spec.hidden), "batchnorm_forward")
-        if training:
-            self.running_mean = _tensor(rm, (self.spec.hidden,), "batchnorm_forward (running_mean)")
-            self.running_var = _tensor(rv, (self.spec.hidden,), "batchnorm_forward (running_var)")
+        h1 = _tensor(h1, (n, hidden), "linear_forward")
+        h2, c2, rm, rv = bn.forward(h1, gamma, beta, running[0], running[1], True, self.spec.momentum, self.spec.eps)
+        h2 = _tensor(h2, (n, hidden), "batchnorm_forward")
+        running = (_tensor(rm, (hidden,), "batchnorm_forward (running_mean)"),
+                   _tensor(rv, (hidden,), "batchnorm_forward (running_var)"))
         h3, c3 = bp.activation_forward(h2, "relu")
-        h3 = _tensor(h3, (n, self.spec.hidden), "activation_forward")
-        h4, c4 = dp.forward(h3, self.spec.dropout, training, seed)
-        h4 = _tensor(h4, (n, self.spec.hidden), "dropout_forward")
+        h3 = _tensor(h3, (n, hidden), "activation_forward")
+        h4, c4 = dp.forward(h3, self.spec.dropout, True, seed)
+        h4 = _tensor(h4, (n, hidden), "dropout_forward")
         logits, c5 = bp.linear_forward(h4, w2, b2)
         logits = _tensor(logits, (n, self.sizes[2]), "linear_forward")
         loss, dlogits = bp.softmax_cross_entropy(logits, y)
-        return logits, float(loss), dlogits, (c1, c2, c3, c4, c5)
+        return float(loss), dlogits, (c1, c2, c3, c4, c5), h4 != 0, running
 
-    def _backward(self, dlogits: torch.Tensor, caches: tuple) -> list[torch.Tensor]:
+    def _backward(self, params: list[torch.Tensor], dlogits: torch.Tensor, caches: tuple) -> list[torch.Tensor]:
         bp, bn, dp = self.parts["backprop"], self.parts["batchnorm"], self.parts["dropout"]
         c1, c2, c3, c4, c5 = caches
         dh4, dw2, db2 = bp.linear_backward(dlogits, c5)
@@ -284,39 +297,57 @@ class Trainer:
         dh1, dgamma, dbeta = bn.backward(dh2, c2)
         _, dw1, db1 = bp.linear_backward(dh1, c1)
         grads = [dw1, db1, dgamma, dbeta, dw2, db2]
-        names = ["dW1", "db1", "dgamma", "dbeta", "dW2", "db2"]
-        return [_tensor(g, tuple(p.shape), f"backward ({name})") for g, p, name in zip(grads, self.params, names)]
+        return [_tensor(g, tuple(p.shape), f"backward (d{name})") for g, p, name in zip(grads, params, PARAM_NAMES)]
 
-    def epoch(self) -> dict[str, float]:
-        """Train one epoch, then evaluate on the test set; returns the epoch's numbers."""
+    def step(self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, seed: int,
+             running: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+        """The loss, the gradients (None when the loss is not finite), the dropout mask
+        (which units were kept) and batchnorm's running statistics after the step."""
+        loss, dlogits, caches, kept, running = self._forward(params, x, y, seed, running)
+        finite = loss == loss and loss not in (float("inf"), float("-inf"))
+        grads = self._backward(params, dlogits, caches) if finite else None
+        return {"loss": loss, "grads": grads, "kept": kept, "running": running}
+
+
+class Trainer:
+    """The capstone run: one :meth:`epoch` per call, so every call stays short."""
+
+    def __init__(self, parts: dict[str, Part], spec: dict, data: dict[str, torch.Tensor],
+                 initial: list[torch.Tensor]):
+        self.spec = PipelineSpec(**spec)
+        self.x, self.y = data["x_train"], data["y_train"]
         s = self.spec
-        x, y = self.data["x_train"], self.data["y_train"]
-        gen = torch.Generator().manual_seed(s.seed * 7919 + self.epochs_done)
-        order = torch.randperm(len(x), generator=gen)
-        total, count = 0.0, 0
-        for start in range(0, len(x), s.batch_size):
-            idx = order[start:start + s.batch_size]
-            if len(idx) < 2:  # batchnorm needs two values per channel
-                continue
-            self.steps += 1
-            _, loss, dlogits, caches = self._forward(x[idx], y[idx], True, s.seed * 100_003 + self.steps)
-            if not math.isfinite(loss):
-                total, count = math.nan, 1
-                break
-            grads = self._backward(dlogits, caches)
-            params = self.parts["optimizers"].step(grads)
-            self.params = [_tensor(p, tuple(q.shape), "optimizer step") for p, q in zip(params, self.params)]
-            total += loss * len(idx)
-            count += len(idx)
-        self.epochs_done += 1
-        test = self.evaluate()
-        return {"train_loss": total / max(count, 1), **test}
+        n_in, n_out = int(self.x.shape[1]), int(self.y.max().item()) + 1
+        self.pipeline = Pipeline(parts, s, (n_in, s.hidden, n_out))
+        self.optimizer = parts["optimizers"]
+        shapes = [(s.hidden, n_in), (s.hidden,), (n_out, s.hidden), (n_out,)]
+        checked = [_tensor(t, shape, f"init ({name})") for t, shape, name in zip(initial, shapes, ("W1", "b1", "W2", "b2"))]
+        self.params = full_params(checked, s.hidden)
+        self.running = (torch.zeros(s.hidden), torch.ones(s.hidden))
+        self.optimizer.start(self.params, {"lr": s.lr})
+        self.epochs_done = 0
+        self.steps = 0
 
-    def evaluate(self) -> dict[str, float]:
-        x, y = self.data["x_test"], self.data["y_test"]
-        logits, loss, _, _ = self._forward(x, y, False, 0)
-        accuracy = (logits.argmax(dim=1) == y).double().mean().item()
-        return {"test_loss": loss, "test_accuracy": accuracy}
+    def epoch(self) -> dict[str, Any]:
+        """Train one epoch. Returns, for every step, the weights after it and the gradients
+        handed to the optimizer (each flattened into one vector, see :func:`flatten`) and
+        the dropout mask (which units were kept); the grader checks them and computes every
+        number it scores from them."""
+        steps: list[dict[str, Any]] = []
+        diverged = False
+        for idx in batches(self.spec, len(self.x), self.epochs_done):
+            self.steps += 1
+            result = self.pipeline.step(self.params, self.x[idx], self.y[idx], dropout_seed(self.spec, self.steps),
+                                        self.running)
+            if result["grads"] is None:
+                diverged = True
+                break
+            self.running = result["running"]
+            params = self.optimizer.step(result["grads"])
+            self.params = [_tensor(p, tuple(q.shape), "optimizer step") for p, q in zip(params, self.params)]
+            steps.append({"params": flatten(self.params), "grads": flatten(result["grads"]), "kept": result["kept"]})
+        self.epochs_done += 1
+        return {"steps": steps, "diverged": diverged}
 
 
 def capstone_trainer(
@@ -324,175 +355,47 @@ def capstone_trainer(
     served: dict[str, dict[str, Callable[..., Any]]],
     spec: dict,
     data: dict[str, torch.Tensor],
+    initial: list[torch.Tensor],
 ) -> Trainer:
     """Build the capstone run in the worker: ``student`` parts from the student's
-    functions, ``served`` parts already in the pipeline protocol (grader callbacks)."""
+    functions, ``served`` parts already in the pipeline protocol (grader callbacks), and
+    the initial weights the grader drew."""
     parts = {name: student_part(name, fns) for name, fns in student.items()}
     parts.update({name: Part(name, dict(fns)) for name, fns in served.items()})
-    missing = [p for p in PARTS if p not in parts]
+    missing = [p for p in WORKER_PARTS if p not in parts]
     if missing:
         raise ValueError(f"capstone parts missing: {', '.join(missing)}")
-    return Trainer(parts, spec, data)
+    return Trainer(parts, spec, data, initial)
 
 
-# -- grader side ---------------------------------------------------------------------------
+def capstone_replay_optimizer(adam_cls: Callable[..., Any], initial: list[torch.Tensor], sizes: list[int], lr: float,
+                              grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """A fresh ``adam_cls`` on the initial weights, stepped once per gradient vector in
+    ``grads`` (flattened as :func:`flatten` does); the weights after every step, flattened.
+    The grader replays a run's optimizer this way in a worker that never saw the run."""
+    sizes_t = tuple(int(v) for v in sizes)
+    part = student_part("optimizers", {"Adam": adam_cls})
+    part.start(full_params(initial, sizes_t[1]), {"lr": float(lr)})
+    return [flatten(part.step(unflatten(g, sizes_t))) for g in grads]
+
+
+def capstone_gradients(student: dict[str, dict[str, Callable[..., Any]]], spec: dict, sizes: list[int],
+                       params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, step: int) -> dict[str, Any]:
+    """One training step's forward and backward pass with the student's functions, at
+    these weights, on this batch, with the dropout of global step ``step``: the gradients
+    and the dropout mask, as the run computed them at that step."""
+    s = PipelineSpec(**spec)
+    pipeline = Pipeline({name: student_part(name, fns) for name, fns in student.items()}, s, tuple(int(v) for v in sizes))
+    result = pipeline.step([p.detach().clone() for p in params], x, y, dropout_seed(s, int(step)),
+                           (torch.zeros(s.hidden), torch.ones(s.hidden)))
+    return {"grads": None if result["grads"] is None else flatten(result["grads"]), "kept": result["kept"]}
+
+
 def reference_part(name: str, module: Any) -> Part:
     """A part built from a reference module, run in the grader."""
     return student_part(name, {fn: getattr(module, fn) for fn in PART_FUNCTIONS[name]})
 
 
-def run_local(modules: dict[str, Any], spec: PipelineSpec, data: dict[str, torch.Tensor]) -> list[dict[str, float]]:
-    """The whole pipeline in this process (the reference baseline)."""
-    parts = {name: reference_part(name, modules[name]) for name in PARTS}
-    trainer = Trainer(parts, spec.as_dict(), data)
-    return [trainer.epoch() for _ in range(spec.epochs)]
-
-
-def served_functions(name: str, module: Any) -> dict[str, Callable[..., Any]]:
+def served_functions(name: str, module: Any, spec: PipelineSpec) -> dict[str, Callable[..., Any]]:
     """The reference's part ``name`` as callbacks for a swapped run."""
-    return dict(served_part(reference_part(name, module)).functions)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How a student pipeline compares with the reference, and which part to look at."""
-
-    credit: float
-    message: str
-    hint: str | None = None
-
-
-def accuracy_credit(student: float, reference: float, slack: float = 0.03, chance: float = 0.1) -> float:
-    """Full credit within ``slack`` of the reference accuracy; below it, linear in the
-    accuracy above chance level, so 0 at chance."""
-    if not math.isfinite(student):
-        return 0.0
-    target = reference - slack
-    if student >= target:
-        return 1.0
-    return max(0.0, (student - chance) / max(target - chance, 1e-9))
-
-
-def culprit_hint(student_acc: float, swapped: dict[str, float], reference_acc: float, slack: float = 0.03) -> str | None:
-    """Name the part whose reference version recovers the accuracy (pure function)."""
-    if not swapped:
-        return None
-    target = reference_acc - slack
-    recovered = sorted((acc, name) for name, acc in swapped.items() if math.isfinite(acc) and acc >= target)
-    if recovered:
-        names = [name for _, name in sorted(recovered, reverse=True)]
-        best_acc = max(acc for acc, _ in recovered)
-        if len(names) == 1:
-            return (
-                f"with the reference {names[0]} your pipeline reaches {best_acc:.3f}: look at your {names[0]}.py"
-            )
-        listed = ", ".join(names)
-        return f"swapping in the reference for any one of {listed} recovers {best_acc:.3f}: look at those modules"
-    best_name, best = max(
-        ((name, acc) for name, acc in swapped.items() if math.isfinite(acc)), key=lambda t: t[1], default=(None, None)
-    )
-    if best_name is None or best is None or best <= student_acc + 0.02:
-        return "no single module explains it: swapping in the reference for one module at a time did not help"
-    return (
-        f"no single module recovers the accuracy; with the reference {best_name} it improves most "
-        f"(to {best:.3f}): start with {best_name}.py"
-    )
-
-
-# -- grading -------------------------------------------------------------------------------
-@dataclass
-class CapstoneReport:
-    """The capstone's outcome for one submission: credit, feedback, numbers and curves."""
-
-    credit: float
-    message: str
-    hint: str | None
-    metrics: dict[str, float]
-    curves: dict[str, list[float]]
-
-
-_BASELINES: dict[tuple, list[dict[str, float]]] = {}
-
-
-def reference_history(reference: Any, spec: PipelineSpec, data_seed: int) -> list[dict[str, float]]:
-    """The reference pipeline's run, computed once per grading process."""
-    key = (id(reference), spec, data_seed)
-    if key not in _BASELINES:
-        modules = {name: getattr(reference, name) for name in PARTS}
-        _BASELINES[key] = run_local(modules, spec, digits(seed=data_seed))
-    return _BASELINES[key]
-
-
-def student_history(
-    student: Any, reference: Any, spec: PipelineSpec, data: dict[str, torch.Tensor], swap: str | None = None
-) -> list[dict[str, float]]:
-    """Train in the student's worker; ``swap`` names a part served by the reference."""
-    own = {
-        name: {fn: getattr(getattr(student, name), fn) for fn in PART_FUNCTIONS[name]}
-        for name in PARTS
-        if name != swap
-    }
-    served = {swap: served_functions(swap, getattr(reference, swap))} if swap else {}
-    trainer = student.harness.capstone_trainer(own, served, spec.as_dict(), data)
-    history = []
-    for _ in range(spec.epochs):
-        history.append(dict(trainer.epoch()))
-        if not math.isfinite(history[-1]["train_loss"]):
-            break
-    return history
-
-
-def _final_accuracy(history: list[dict[str, float]]) -> float:
-    return float(history[-1]["test_accuracy"]) if history else math.nan
-
-
-def evaluate(
-    student: Any, reference: Any, spec: PipelineSpec, data_seed: int = 0, slack: float = 0.03
-) -> CapstoneReport:
-    """Train the student's pipeline, score its test accuracy against the reference's, and
-    when it falls short find the part whose reference version recovers it."""
-    from grader.errors import StudentFailure
-
-    ref = reference_history(reference, spec, data_seed)
-    ref_acc = _final_accuracy(ref)
-    curves = {
-        "reference_train_loss": [e["train_loss"] for e in ref],
-        "reference_test_accuracy": [e["test_accuracy"] for e in ref],
-    }
-    metrics = {"reference_accuracy": ref_acc, "epochs": float(spec.epochs)}
-    missing = [name for name in PARTS if not student.has(name)]
-    if missing:
-        files = ", ".join(f"{m}.py" for m in missing)
-        return CapstoneReport(
-            0.0, f"the capstone trains with your own {', '.join(PARTS)}: {files} missing or not importable", None, metrics, curves
-        )
-    data = digits(seed=data_seed)
-    failure = None
-    try:
-        mine = student_history(student, reference, spec, data)
-    except StudentFailure as exc:
-        mine, failure = [], exc.message
-    acc = _final_accuracy(mine)
-    curves["train_loss"] = [e["train_loss"] for e in mine]
-    curves["test_accuracy"] = [e["test_accuracy"] for e in mine]
-    metrics["accuracy"] = acc
-    credit = accuracy_credit(acc, ref_acc, slack)
-    if credit >= 1.0:
-        return CapstoneReport(1.0, "", None, metrics, curves)
-    swapped: dict[str, float] = {}
-    for name in PARTS:
-        try:
-            swapped[name] = _final_accuracy(student_history(student, reference, spec, data, swap=name))
-        except StudentFailure:
-            swapped[name] = math.nan
-        metrics[f"accuracy_with_reference_{name}"] = swapped[name]
-    if failure:
-        message = f"the capstone pipeline failed: {failure}"[:400]
-    elif not math.isfinite(acc):
-        message = "the capstone pipeline diverged: the training loss became nan or inf"
-    else:
-        message = (
-            f"your pipeline reaches test accuracy {acc:.3f} after {len(mine)} epochs on the digits data; "
-            f"the reference pipeline reaches {ref_acc:.3f} (full marks from {ref_acc - slack:.3f})"
-        )
-    return CapstoneReport(credit, message, culprit_hint(acc if math.isfinite(acc) else 0.0, swapped, ref_acc, slack), metrics, curves)
+    return dict(served_part(reference_part(name, module), spec).functions)

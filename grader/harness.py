@@ -138,10 +138,10 @@ def run_clipping(
         "grads": [None if p.grad is None else p.grad.detach().clone() for p in params],
         "grads_replaced": replaced,
     }
-from grader.capstone import capstone_trainer  # noqa: E402,F401
-from grader.harness_dropout import *  # noqa: E402,F401,F403
+from grader.capstone import capstone_gradients, capstone_replay_optimizer, capstone_trainer  # noqa: E402,F401
 from grader.harness_backprop import *  # noqa: E402,F401,F403
 from grader.harness_batchnorm import *  # noqa: E402,F401,F403
 from grader.harness_init import *  # noqa: E402,F401,F403
 from grader.harness_training import *  # noqa: E402,F401,F403
 from grader.harness_autodiff import *  # noqa: E402,F401,F403
+from grader.harness_rng import *  # noqa: E402,F401,F403

@@ -58,10 +58,12 @@ def _apply(symbol: str, a: Any, b: Any) -> Any:
     return a**b
 
 
-def build_program(program: dict, leaves: Sequence[Any], on_node: Callable[[int, Any], None] | None = None) -> list:
+def build_program(program: dict, leaves: Sequence[Any], on_node: Callable[[int, Any], None] | None = None,
+                  unary: Callable[[Any, str], Any] | None = None) -> list:
     """Apply ``program["ops"]`` to the ``leaves`` (one per input); returns every node.
 
     ``on_node(k, node)`` is called after node k is made (it may raise to stop).
+    ``unary(node, name)`` applies a method such as ``exp`` (default: ``node.exp()``).
     An exception in an operation propagates unchanged.
     """
     nodes = list(leaves)
@@ -76,7 +78,7 @@ def build_program(program: dict, leaves: Sequence[Any], on_node: Callable[[int, 
         elif name == "neg":
             node = -nodes[int(op[1])]
         elif name in _UNARY:
-            node = getattr(nodes[int(op[1])], name)()
+            node = unary(nodes[int(op[1])], name) if unary else getattr(nodes[int(op[1])], name)()
         else:
             raise ValueError(f"unknown operation {name!r}")
         nodes.append(node)

@@ -1,55 +1,16 @@
-"""Worker-side check for dropout.py, and the sampling bounds its suites grade with.
+"""The sampling bounds the dropout suites grade with (used in the grader only).
 
-:func:`run_rng_watch` runs beside the student's function: it calls it once and reports
-whether the global random generators moved, which only the worker can see. It returns
-data only; the grader decides what the report means.
-
-The bound helpers (not exported to the worker) turn a failure probability into an
-acceptance interval for a statistic of a correct implementation, from the exact
-sampling distribution where it is cheap (binomial counts, the Gaussian mean) and from
-a proven tail inequality otherwise (Laurent and Massart for chi-square).
+Each helper turns a failure probability into an acceptance interval for a statistic of
+a correct implementation, from the exact sampling distribution where it is cheap
+(binomial counts, the Gaussian mean) and from a proven tail inequality otherwise
+(Laurent and Massart for chi-square).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Sequence
-
 import torch
-
-__all__ = ["run_rng_watch"]
-
-
-def _on_cuda(values: Sequence[Any]) -> bool:
-    for v in values:
-        if isinstance(v, torch.Tensor) and v.is_cuda:
-            return True
-        if isinstance(v, torch.Generator) and v.device.type == "cuda":
-            return True
-        if isinstance(v, (list, tuple)) and _on_cuda(v):
-            return True
-    return False
-
-
-def run_rng_watch(fn: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict | None = None) -> dict:
-    """Call ``fn(*args, **kwargs)`` once and report whether it touched the global RNG.
-
-    The CPU default generator's state is compared before and after the call, and so is
-    the current CUDA device's default generator when any argument lives on CUDA.
-    Returns ``{"result": what fn returned, "global_rng_changed": bool}``.
-    """
-    kwargs = dict(kwargs or {})
-    values = list(args) + list(kwargs.values())
-    cuda = _on_cuda(values) and torch.cuda.is_available()
-    cpu_before = torch.get_rng_state()
-    cuda_before = torch.cuda.get_rng_state() if cuda else None
-    result = fn(*args, **kwargs)
-    changed = not torch.equal(cpu_before, torch.get_rng_state())
-    if cuda_before is not None:
-        changed = changed or not torch.equal(cuda_before, torch.cuda.get_rng_state())
-    return {"result": result, "global_rng_changed": bool(changed)}
-
 
 # ------------------------------------------------------------- sampling bounds (grader side)
 

@@ -1,11 +1,11 @@
 """Drivers for weight initializers, run beside the student's functions in the worker.
 
 An initializer must fill its tensor in place under no_grad, return that same tensor,
-keep a leaf a leaf, and draw only from the generator it is given. Those properties
-are about Python objects and the worker's global random state, so they can only be
-observed next to the student's code: these functions make the calls on tensors they
-build themselves and report what they saw as plain data. They hold nothing secret;
-the grader judges the reports.
+keep a leaf a leaf, and draw only from the generator it is given. These functions make
+the calls on tensors they build themselves and report what came out as plain data. They
+hold nothing secret and the grader trusts none of it: it scores only values it can
+judge (what was drawn, under which seeds), and what the worker says about Python
+objects (the same object returned, a view filled) can only become a note.
 """
 
 from __future__ import annotations
@@ -20,20 +20,6 @@ __all__ = ["run_init", "sample_init", "init_layers"]
 
 def _device(device: Any) -> torch.device:
     return torch.device(device if device is not None else "cpu")
-
-
-def _rng_states(device: torch.device) -> list[torch.Tensor]:
-    """torch's global CPU generator state, and the CUDA ones when CUDA is in use (reading
-    them must not initialise CUDA in a CPU-only run)."""
-    states = [torch.random.get_rng_state()]
-    if device.type == "cuda" or torch.cuda.is_initialized():
-        for i in range(torch.cuda.device_count()):
-            states.append(torch.cuda.get_rng_state(i))
-    return states
-
-
-def _same_states(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 def _fresh(shape: Sequence[int], dtype: torch.dtype, device: torch.device, view: str | None,
@@ -69,13 +55,16 @@ def run_init(
     A run is a dict: ``seed`` (int: pass ``generator=torch.Generator(device).manual_seed(seed)``;
     absent or None: pass no generator), ``global_seed`` (int: ``torch.manual_seed`` first),
     ``requires_grad`` (make ``t`` a leaf that requires grad), ``view`` (``"transpose"`` or
-    ``"strided"``: ``t`` is a non-contiguous view into a larger base tensor).
+    ``"strided"``: ``t`` is a non-contiguous view into a larger base tensor), ``then_none``
+    (afterwards, call ``fn`` once more on a fresh tensor without a generator: a draw from
+    torch's global generator, which shows whether the first call moved it).
 
     Each report: ``returned`` (what ``fn`` returned, when it is a tensor: detached; else
     None), ``returned_type``, ``same_object`` (``fn`` returned ``t`` itself), ``values``
     (``t`` afterwards, detached), ``base`` (the view's base afterwards, or None),
-    ``is_leaf``, ``requires_grad``, ``has_grad_fn`` (of ``t`` afterwards) and
-    ``global_rng_changed`` (torch's global CPU/CUDA generator states moved).
+    ``is_leaf``, ``requires_grad``, ``has_grad_fn`` (of ``t`` afterwards) and, with
+    ``then_none``, ``then`` (what that second call produced). The grader judges only
+    values; the other fields can only ever become notes.
     """
     dev = _device(device)
     reports = []
@@ -87,10 +76,8 @@ def run_init(
             call_kwargs["generator"] = torch.Generator(device=dev).manual_seed(int(run["seed"]))
         if run.get("global_seed") is not None:
             torch.manual_seed(int(run["global_seed"]))
-        before = _rng_states(dev)
         out = fn(t, **call_kwargs)
-        changed = not _same_states(before, _rng_states(dev))
-        reports.append({
+        report = {
             "returned": out.detach().clone() if isinstance(out, torch.Tensor) else None,
             "returned_type": type(out).__name__,
             "same_object": out is t,
@@ -99,8 +86,12 @@ def run_init(
             "is_leaf": bool(t.is_leaf),
             "requires_grad": bool(t.requires_grad),
             "has_grad_fn": t.grad_fn is not None,
-            "global_rng_changed": changed,
-        })
+        }
+        if run.get("then_none"):
+            t2, _ = _fresh(shape, dtype, dev, None, False)
+            out2 = fn(t2, **dict(kwargs or {}))
+            report["then"] = (out2 if isinstance(out2, torch.Tensor) and out2.shape == t2.shape else t2).detach().clone()
+        reports.append(report)
     return reports
 
 

@@ -11,6 +11,13 @@ record of how the loop drove the model: the mode and the grad state at every for
 which training rows every batch held, what the gradients looked like at every
 optimizer step, the learning rate of every step, the scheduler calls and the metrics
 given to the early stopper.
+
+Those records come from the worker, where a submission can replace anything, so the
+suites use them only to name the likely mistake and to add notes; scores come from
+what ``train`` computes (the history and the final weights), compared with the
+reference's run of the same spec. :func:`build_network` and :func:`stopping_point`
+are the grader's own computations for that: the network a spec starts from, and
+where the grader's early stopper ends a run given its validation losses.
 """
 
 from __future__ import annotations
@@ -21,10 +28,15 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["collect_minibatches", "run_early_stopping", "run_training", "training_model"]
+__all__ = [
+    "build_network", "collect_minibatches", "run_early_stopping", "run_training", "stopping_point",
+    "training_model",
+]
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
 SCHEDULERS = ("StepLR", "ExponentialLR", "MultiStepLR", "CosineAnnealingLR")
+LOSSES = ("cross_entropy", "value_only")
+MAX_EVENTS = 20_000  # a loop that runs away stops being recorded here
 
 
 def _plain(value: Any) -> Any:
@@ -120,7 +132,7 @@ class _GraderStopper:
     """Early stopping with the SPEC's interface, written for the harness: ``train`` is
     graded with this one, independently of the submission's own EarlyStopping."""
 
-    def __init__(self, patience: int, min_delta: float, mode: str, log: list) -> None:
+    def __init__(self, patience: int, min_delta: float, mode: str, log: Callable[[dict], None]) -> None:
         self.patience, self.min_delta, self.mode = int(patience), float(min_delta), mode
         self.best: float | None = None
         self.best_step: int | None = None
@@ -142,19 +154,38 @@ class _GraderStopper:
             self._bad += 1
         self._calls += 1
         stop = self._bad >= self.patience
-        self._log.append({"ev": "stopper", "metric": value, "stop": stop, "best_step": self.best_step})
+        self._log({"ev": "stopper", "metric": value, "stop": stop, "best_step": self.best_step})
         return stop
 
 
-def training_model(sizes: list, dropout: float = 0.0, batchnorm: bool = True) -> torch.nn.Sequential:
+def stopping_point(metrics: list[float], early_stopping: dict) -> tuple[int, int | None]:
+    """Where a loop that steps the grader's stopper with ``metrics`` (one per epoch)
+    ends: (the number of epochs it runs, the stopper's best_step then). A loop that
+    is never told to stop runs ``len(metrics)`` epochs."""
+    es = dict(early_stopping)
+    stopper = _GraderStopper(es.get("patience", 5), es.get("min_delta", 0.0), es.get("mode", "min"), lambda e: None)
+    for k, metric in enumerate(metrics):
+        if stopper.step(metric):
+            return k + 1, stopper.best_step
+    return len(metrics), stopper.best_step
+
+
+def training_model(
+    sizes: list, dropout: float = 0.0, batchnorm: bool = True, running_stats: bool = True
+) -> torch.nn.Sequential:
     """The network of a spec: per hidden layer Linear, BatchNorm1d (optional), ReLU,
-    Dropout; then a Linear to the logits."""
+    Dropout; then a Linear to the logits.
+
+    ``running_stats=False`` builds BatchNorm without running statistics: it normalises
+    with the statistics of the batch in hand in training AND in eval mode, so the
+    network's outputs depend on how the rows are grouped into batches but not on the
+    mode (with dropout 0)."""
     layers: list[torch.nn.Module] = []
     sizes = [int(s) for s in sizes]
     for a, b in zip(sizes[:-2], sizes[1:-1]):
         layers.append(torch.nn.Linear(a, b))
         if batchnorm:
-            layers.append(torch.nn.BatchNorm1d(b))
+            layers.append(torch.nn.BatchNorm1d(b, track_running_stats=bool(running_stats)))
         layers.append(torch.nn.ReLU())
         layers.append(torch.nn.Dropout(float(dropout)))
     layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
@@ -183,8 +214,8 @@ class _Recorder:
 
     def forward(self, module: torch.nn.Module, x: Any) -> None:
         if not isinstance(x, torch.Tensor):
-            self.events.append({"ev": "forward", "kind": "other", "training": bool(module.training),
-                                "grad": torch.is_grad_enabled(), "n": -1})
+            self.log({"ev": "forward", "kind": "other", "training": bool(module.training),
+                      "grad": torch.is_grad_enabled(), "n": -1})
             return
         with torch.no_grad():
             rows = self._rows(x, self.X)
@@ -200,7 +231,11 @@ class _Recorder:
             # the first validation forward after training: the weights of this epoch
             self.epoch_states.append({k: v.detach().clone() for k, v in self.net.state_dict().items()})
         self.last_kind = kind
-        self.events.append(event)
+        self.log(event)
+
+    def log(self, event: dict) -> None:
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(event)
 
 
 # The recorder of each live model, by id: kept off the module so that a deep copy of
@@ -222,10 +257,11 @@ class _Model(torch.nn.Module):
         return self.net(x)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zeroes rather than None whatever is asked (see :func:`run_training`)."""
         recorder = _RECORDERS.get(id(self))
         if recorder is not None:
-            recorder.events.append({"ev": "zero_grad", "by": "model"})
-        super().zero_grad(set_to_none=set_to_none)
+            recorder.log({"ev": "zero_grad", "by": "model"})
+        super().zero_grad(set_to_none=False)
 
 
 def _grad_state(p: torch.Tensor, fresh: torch.Tensor | None) -> str:
@@ -237,25 +273,69 @@ def _grad_state(p: torch.Tensor, fresh: torch.Tensor | None) -> str:
     return "accumulated"
 
 
+def _network(spec: dict, device: torch.device, dtype: torch.dtype) -> torch.nn.Sequential:
+    """The spec's network, drawn after ``torch.manual_seed(init_seed)``."""
+    torch.manual_seed(int(spec.get("init_seed", 0)))
+    net = training_model(spec["sizes"], spec.get("dropout", 0.0), spec.get("batchnorm", True),
+                         spec.get("running_stats", True))
+    return net.to(device=device, dtype=dtype)
+
+
+def build_network(spec: dict) -> torch.nn.Sequential:
+    """The network :func:`run_training` hands to ``train`` for ``spec``, before any
+    training: the same weights, for the grader's own computations (in train mode)."""
+    device = torch.device(spec.get("device", "cpu"))
+    with _private_rng(device), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _network(spec, device, spec.get("dtype", torch.float32))
+
+
+def _loss_function(kind: str, log: Callable[[dict], None]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The spec's loss: mean cross-entropy, or (``value_only``) a loss with the same
+    value whose gradient is exactly zero for every parameter, so that optimizer
+    steps change the weights only through weight decay."""
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}")
+
+    def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        log({"ev": "loss", "value": float(loss.detach()), "n": int(target.shape[0]),
+             "grad": torch.is_grad_enabled()})
+        if kind == "value_only":
+            loss = loss.detach() + 0.0 * logits.sum()
+        return loss
+
+    return loss_fn
+
+
 def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
     """Build the model, optimizer, scheduler and stopper of ``spec``, call ``train_fn``.
 
     spec (data only): ``sizes`` [d, hidden..., C], ``dropout``, ``batchnorm``,
-    ``dtype``, ``device``, ``init_seed`` (torch.manual_seed before the model is built),
-    ``run_seed`` (torch.manual_seed just before train, for Dropout), ``optimizer``
-    [name, kwargs] from torch.optim, ``scheduler`` None or [name, kwargs] from
-    torch.optim.lr_scheduler, ``early_stopping`` None or {patience, min_delta, mode},
-    ``epochs``, ``batch_size``, ``train`` [X, y], ``val`` [X, y], ``generator_seed``
-    (the CPU generator given to train; None gives none), ``start_in_eval`` (hand the
-    model over in eval mode).
+    ``running_stats`` (False: BatchNorm normalises with the batch's statistics in both
+    modes), ``loss`` ("cross_entropy", or "value_only": the same values with a zero
+    gradient), ``dtype``, ``device``, ``init_seed`` (torch.manual_seed before the model
+    is built), ``run_seed`` (torch.manual_seed just before train, for Dropout),
+    ``optimizer`` [name, kwargs] from torch.optim, ``scheduler`` None or [name, kwargs]
+    from torch.optim.lr_scheduler, ``early_stopping`` None or {patience, min_delta,
+    mode}, ``epochs``, ``batch_size``, ``train`` [X, y], ``val`` [X, y],
+    ``generator_seed`` (the CPU generator given to train; None gives none),
+    ``start_in_eval`` (hand the model over in eval mode).
+
+    ``optimizer.zero_grad()`` and ``model.zero_grad()`` fill the gradients with zeros
+    instead of setting them to None. A correct loop computes exactly the same numbers
+    either way (backward adds to zeros); a loop that clears the gradients between
+    backward and step then still takes its steps (with zero gradients, so weight decay
+    and the learning rate still act), which keeps that slip from changing what the
+    scheduler and early-stopping probes measure.
 
     Returns ``history`` (numbers as Python floats), ``returned`` (the type of what
     train returned), ``state`` (the final state_dict), ``epoch_states`` (the state at
-    each epoch's first validation forward) and ``events``: forwards (kind
-    train/val/other, training flag, grad enabled, batch size, training rows), backward
-    passes (whether the gradients had been cleared), optimizer steps (the gradient
-    state -- fresh, accumulated or cleared -- and the learning rate), zero_grad and
-    scheduler calls, and early-stopper calls (metric and answer).
+    each epoch's first validation forward) and ``events`` (at most MAX_EVENTS):
+    forwards (kind train/val/other, training flag, grad enabled, batch size, training
+    rows), backward passes (whether the gradients had been cleared), optimizer steps
+    (the gradient state -- fresh, accumulated or cleared -- and the learning rate),
+    losses, zero_grad and scheduler calls, and early-stopper calls (metric and answer).
     """
     device = torch.device(spec.get("device", "cpu"))
     dtype = spec.get("dtype", torch.float32)
@@ -264,12 +344,10 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
     X, X_val = X.to(dtype), X_val.to(dtype)
     with _private_rng(device), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.manual_seed(int(spec.get("init_seed", 0)))
-        net = training_model(spec["sizes"], spec.get("dropout", 0.0), spec.get("batchnorm", True))
-        net = net.to(device=device, dtype=dtype)
+        net = _network(spec, device, dtype)
         model = _Model(net)
         recorder = _Recorder(X, X_val, net)
-        events = recorder.events
+        log = recorder.log
 
         opt_name, opt_kwargs = spec["optimizer"]
         if opt_name not in OPTIMIZERS:
@@ -286,7 +364,7 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
 
         def on_backward(grad: torch.Tensor) -> None:
             recorder.hook_grad = grad.detach().clone()
-            events.append({"ev": "backward", "cleared": watched.grad is None or not bool(watched.grad.any())})
+            log({"ev": "backward", "cleared": watched.grad is None or not bool(watched.grad.any())})
 
         watched.register_hook(on_backward)
 
@@ -294,13 +372,13 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
         inner_zero_grad = optimizer.zero_grad
 
         def step(*args: Any, **kwargs: Any) -> Any:
-            events.append({"ev": "step", "grads": _grad_state(watched, recorder.hook_grad),
-                           "lr": float(optimizer.param_groups[0]["lr"])})
+            log({"ev": "step", "grads": _grad_state(watched, recorder.hook_grad),
+                 "lr": float(optimizer.param_groups[0]["lr"])})
             return inner_step(*args, **kwargs)
 
         def zero_grad(*args: Any, **kwargs: Any) -> Any:
-            events.append({"ev": "zero_grad", "by": "optimizer"})
-            return inner_zero_grad(*args, **kwargs)
+            log({"ev": "zero_grad", "by": "optimizer"})
+            return inner_zero_grad(set_to_none=False)
 
         optimizer.step = step
         optimizer.zero_grad = zero_grad
@@ -308,7 +386,7 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
             inner_sched_step = scheduler.step
 
             def sched_step(*args: Any, **kwargs: Any) -> Any:
-                events.append({"ev": "scheduler", "args": len(args) + len(kwargs)})
+                log({"ev": "scheduler", "args": len(args) + len(kwargs)})
                 return inner_sched_step(*args, **kwargs)
 
             scheduler.step = sched_step
@@ -316,13 +394,9 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
         stopper = None
         if spec.get("early_stopping"):
             es = dict(spec["early_stopping"])
-            stopper = _GraderStopper(es.get("patience", 5), es.get("min_delta", 0.0), es.get("mode", "min"), events)
+            stopper = _GraderStopper(es.get("patience", 5), es.get("min_delta", 0.0), es.get("mode", "min"), log)
 
-        def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            events.append({"ev": "loss", "value": float(loss.detach()), "n": int(target.shape[0]),
-                           "grad": torch.is_grad_enabled()})
-            return loss
+        loss_fn = _loss_function(spec.get("loss", "cross_entropy"), log)
 
         if spec.get("start_in_eval"):
             model.eval()
@@ -343,7 +417,7 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
     out_history: Any
     if isinstance(history, dict):
         out_history = {}
-        for key, values in history.items():
+        for key, values in list(history.items())[:16]:
             if isinstance(values, (list, tuple)):
                 out_history[str(key)] = [_plain(v) for v in values[:1000]]
             else:
@@ -354,8 +428,6 @@ def run_training(train_fn: Callable[..., Any], spec: dict) -> dict:
         "history": out_history,
         "returned": type(history).__name__,
         "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
-        "epoch_states": recorder.epoch_states,
-        "events": events,
+        "epoch_states": recorder.epoch_states[:1000],
+        "events": recorder.events,
     }
-
-

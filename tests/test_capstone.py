@@ -1,51 +1,56 @@
-"""The convergence capstone: data, the part protocol, scoring and culprit finding."""
+"""The convergence capstone: data, the part protocol, the checks of a run's raw material,
+scoring and culprit finding."""
 
 from __future__ import annotations
 
+import copy
 import math
+import random
+import types
 
 import pytest
 import torch
 
 from grader import capstone
+from grader import capstone_grading as grading
 
 
 # -- pure scoring ------------------------------------------------------------------------------
 def test_accuracy_credit_full_within_slack():
-    assert capstone.accuracy_credit(0.95, 0.97, slack=0.03) == 1.0
-    assert capstone.accuracy_credit(0.94, 0.97, slack=0.03) == 1.0
-    assert capstone.accuracy_credit(0.99, 0.97, slack=0.03) == 1.0
+    assert grading.accuracy_credit(0.95, 0.97, slack=0.03) == 1.0
+    assert grading.accuracy_credit(0.94, 0.97, slack=0.03) == 1.0
+    assert grading.accuracy_credit(0.99, 0.97, slack=0.03) == 1.0
 
 
 def test_accuracy_credit_linear_above_chance():
-    assert capstone.accuracy_credit(0.1, 0.97, slack=0.03) == 0.0
-    assert capstone.accuracy_credit(0.05, 0.97, slack=0.03) == 0.0
-    half = capstone.accuracy_credit(0.52, 0.97, slack=0.03)
+    assert grading.accuracy_credit(0.1, 0.97, slack=0.03) == 0.0
+    assert grading.accuracy_credit(0.05, 0.97, slack=0.03) == 0.0
+    half = grading.accuracy_credit(0.52, 0.97, slack=0.03)
     assert half == pytest.approx(0.5)
-    assert capstone.accuracy_credit(math.nan, 0.97) == 0.0
-    values = [capstone.accuracy_credit(a / 100, 0.97) for a in range(0, 101)]
+    assert grading.accuracy_credit(math.nan, 0.97) == 0.0
+    values = [grading.accuracy_credit(a / 100, 0.97) for a in range(0, 101)]
     assert values == sorted(values)
 
 
 def test_culprit_names_the_single_recovering_module():
-    hint = capstone.culprit_hint(0.4, {"init": 0.41, "optimizers": 0.96, "dropout": 0.39}, 0.97)
+    hint = grading.culprit_hint(0.4, {"init": 0.41, "optimizers": 0.96, "dropout": 0.39}, 0.97)
     assert hint == "with the reference optimizers your pipeline reaches 0.960: look at your optimizers.py"
 
 
 def test_culprit_lists_several_recovering_modules():
-    hint = capstone.culprit_hint(0.4, {"init": 0.95, "optimizers": 0.96}, 0.97)
+    hint = grading.culprit_hint(0.4, {"init": 0.95, "optimizers": 0.96}, 0.97)
     assert "optimizers, init" in hint and "0.960" in hint
 
 
 def test_culprit_points_at_the_best_partial_recovery():
-    hint = capstone.culprit_hint(0.3, {"init": 0.35, "batchnorm": 0.8, "dropout": math.nan}, 0.97)
+    hint = grading.culprit_hint(0.3, {"init": 0.35, "batchnorm": 0.8, "dropout": math.nan}, 0.97)
     assert "with the reference batchnorm it improves most (to 0.800)" in hint
 
 
 def test_culprit_says_when_no_single_module_helps():
-    hint = capstone.culprit_hint(0.3, {"init": 0.3, "batchnorm": 0.31}, 0.97)
+    hint = grading.culprit_hint(0.3, {"init": 0.3, "batchnorm": 0.31}, 0.97)
     assert hint.startswith("no single module explains it")
-    assert capstone.culprit_hint(0.3, {}, 0.97) is None
+    assert grading.culprit_hint(0.3, {}, 0.97) is None
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -125,10 +130,22 @@ def _torch_modules():
     return {"init": init, "backprop": backprop, "batchnorm": batchnorm, "dropout": dropout, "optimizers": optimizers}
 
 
-def test_pipeline_with_torch_parts_learns_digits():
+def _reference_like(modules: dict) -> types.SimpleNamespace:
+    return types.SimpleNamespace(**modules)
+
+
+@pytest.fixture(scope="module")
+def torch_run():
+    """The pipeline built from torch's own functions, trained in this process."""
     spec = capstone.PipelineSpec(seed=1)
-    history = capstone.run_local(_torch_modules(), spec, capstone.digits(seed=1))
-    assert len(history) == spec.epochs
+    data = capstone.digits(seed=1)
+    return spec, data, grading.run_reference(_reference_like(_torch_modules()), spec, data)
+
+
+def test_pipeline_with_torch_parts_learns_digits(torch_run):
+    spec, data, run = torch_run
+    history = grading.history(run, spec, data)
+    assert len(history) == spec.epochs and len(run.epochs) == spec.epochs
     assert history[-1]["train_loss"] < history[0]["train_loss"] / 3
     assert history[-1]["test_accuracy"] >= 0.95
 
@@ -145,31 +162,169 @@ def test_served_parts_keep_caches_in_the_grader():
         served.linear_backward(torch.ones(4, 2), key)  # each cache is used once
 
 
+def test_a_served_optimizer_takes_the_specs_learning_rate():
+    spec = capstone.PipelineSpec(lr=0.5)
+    served = capstone.served_part(capstone.reference_part("optimizers", _torch_modules()["optimizers"]), spec)
+    served.start([torch.zeros(2)], {"lr": 1e9})  # what a worker asks for is ignored
+    (after,) = served.step([torch.ones(2)])
+    assert torch.allclose(after, torch.full((2,), -0.5), atol=1e-6)
+
+
 def test_served_pipeline_matches_local_pipeline():
-    """The same run with every part behind the served wrappers gives the same history."""
+    """The same run with every part behind the served wrappers reports the same steps."""
     modules = _torch_modules()
     spec = capstone.PipelineSpec(epochs=2, seed=5)
     data = capstone.digits(seed=5)
-    local = capstone.run_local(modules, spec, data)
-    parts = {n: capstone.served_part(capstone.reference_part(n, modules[n])) for n in capstone.PARTS}
-    trainer = capstone.Trainer(parts, spec.as_dict(), data)
-    served = [trainer.epoch() for _ in range(spec.epochs)]
-    assert served == local
+    local = grading.run_reference(_reference_like(modules), spec, data)
+    parts = {n: capstone.served_part(capstone.reference_part(n, modules[n]), spec) for n in capstone.WORKER_PARTS}
+    trainer = capstone.Trainer(parts, spec.as_dict(), {"x_train": data["x_train"], "y_train": data["y_train"]},
+                               local.initial)
+    for epoch in local.epochs:
+        served = trainer.epoch()["steps"]
+        assert len(served) == len(epoch)
+        for a, b in zip(served, epoch):
+            assert torch.equal(a["params"], b["params"]) and torch.equal(a["grads"], b["grads"])
 
 
 def test_pipeline_rejects_a_wrong_shape_with_the_function_named():
     modules = _torch_modules()
     modules["backprop"].linear_forward = lambda x, w, b: ((x @ w.T + b)[:, :-1], (x, w))
     with pytest.raises(capstone.PipelineFailure, match=r"linear_forward returned shape"):
-        capstone.run_local(modules, capstone.PipelineSpec(epochs=1), capstone.digits())
+        grading.run_reference(_reference_like(modules), capstone.PipelineSpec(epochs=1), capstone.digits())
 
 
 def test_init_that_is_not_in_place_leaves_zeros():
     modules = _torch_modules()
     modules["init"].kaiming_uniform_ = lambda t, **kw: torch.ones_like(t)
-    part = capstone.reference_part("init", modules["init"])
-    w, b = part.layer(5, 4, "relu", 0)
-    assert torch.count_nonzero(w) == 0 and torch.count_nonzero(b) > 0
+    w1, b1, w2, b2 = grading.initial_weights(modules["init"], capstone.PipelineSpec(), (4, 5, 3), in_place=False)
+    assert torch.count_nonzero(w1) == 0 and torch.count_nonzero(b1) > 0
+
+
+# -- the checks of a run's raw material --------------------------------------------------------
+def test_the_checks_accept_an_honest_run(torch_run):
+    spec, data, run = torch_run
+    assert grading.verify(run, spec, data, list(range(0, len(run.steps), 40))) is None
+
+
+def test_the_checks_accept_honest_slips_of_a_convergent_pipeline():
+    """Adam without bias correction, and a gradient without its 1/N: the run still learns,
+    and still counts as the student's own."""
+    modules = _torch_modules()
+
+    class NoBiasCorrection(torch.optim.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, {"lr": lr})
+
+        @torch.no_grad()
+        def step(self):
+            for p in self.param_groups[0]["params"]:
+                state = self.state[p]
+                m = state.setdefault("m", torch.zeros_like(p))
+                v = state.setdefault("v", torch.zeros_like(p))
+                m.mul_(0.9).add_(p.grad, alpha=0.1)
+                v.mul_(0.999).addcmul_(p.grad, p.grad, value=0.001)
+                p.sub_(self.param_groups[0]["lr"] * m / (v.sqrt() + 1e-8))
+
+    modules["optimizers"] = types.SimpleNamespace(Adam=NoBiasCorrection)
+    sce = modules["backprop"].softmax_cross_entropy
+    modules["backprop"].softmax_cross_entropy = lambda z, y: (lambda r: (r[0], r[1] * len(y)))(sce(z, y))
+    spec, data = capstone.PipelineSpec(epochs=3, seed=2), capstone.digits(seed=2)
+    run = grading.run_reference(_reference_like(modules), spec, data)
+    assert grading.verify(run, spec, data, [0, 17, 50]) is None
+
+
+def _tampered(run, change):
+    run = copy.deepcopy(run)
+    change(run)
+    return run
+
+
+@pytest.mark.parametrize("attack,needle", [
+    ("jump", "moved by"),
+    ("frozen", "does not follow Adam's rule"),
+    ("ascending", "does not follow Adam's rule"),
+    ("invented_gradients", "do not agree with the gradient"),
+    ("trained_init", "beyond 3 times"),
+])
+def test_the_checks_refuse_what_no_training_run_reports(torch_run, attack, needle):
+    spec, data, run = torch_run
+    steps = run.steps
+
+    sizes = grading.sizes_of(data, spec)
+    start = capstone.flatten(capstone.full_params(run.initial, spec.hidden))
+
+    def jump(r):
+        r.epochs[-1][-1]["params"][:100] += 0.3
+
+    def frozen(r):  # weights that never move, whatever the gradients
+        for s in r.steps:
+            s["params"] = start.clone()
+
+    def ascending(r):  # every update reversed: uphill
+        before, climbed = start, start
+        for s in r.steps:
+            after = s["params"]
+            climbed = climbed - (after - before)
+            before, s["params"] = after, climbed
+
+    def invented_gradients(r):  # any gradients, with weights Adam would make of them
+        torch.manual_seed(0)
+        prev, m, v = start.clone(), torch.zeros_like(start), torch.zeros_like(start)
+        for t, s in enumerate(r.steps, start=1):
+            g = torch.randn_like(s["grads"])
+            m.mul_(0.9).add_(g, alpha=0.1)
+            v.mul_(0.999).addcmul_(g, g, value=0.001)
+            prev = prev - spec.lr * (m / (1 - 0.9**t)) / ((v / (1 - 0.999**t)).sqrt() + 1e-8)
+            s["grads"], s["params"] = g, prev.clone()
+
+    def trained_init(r):
+        r.initial[0] = r.initial[0] * 20
+
+    tampered = _tampered(run, locals()[attack])
+    problem = grading.verify(tampered, spec, data, list(range(0, len(steps), 25)))
+    assert problem is not None and needle in problem, problem
+
+
+def test_hints_come_only_from_swapped_runs_that_pass_the_checks(torch_run, monkeypatch):
+    """The runs with one module swapped for the reference choose the hint; one whose steps
+    no training run makes (here: with the reference init, a jump at the end) is not
+    believed, so the hint names only the module whose swapped run is honest."""
+    spec, data, run = torch_run
+    start = capstone.flatten(capstone.full_params(run.initial, spec.hidden))
+
+    def frozen(r):
+        for step in r.steps:
+            step["params"] = start.clone()
+
+    def jump(r):
+        r.epochs[-1][-1]["params"][:100] += 0.3
+
+    runs = {None: _tampered(run, frozen), "optimizers": run, "init": _tampered(run, jump)}
+    monkeypatch.setattr(grading, "run_student",
+                        lambda student, reference, spec, data, swap=None: runs.get(swap, runs[None]))
+    student = types.SimpleNamespace(has=lambda name: True)
+    report = grading.evaluate(student, _reference_like(_torch_modules()), spec, data_seed=1)
+    assert report.credit == 0.0 and "does not follow Adam's rule" in report.message
+    assert report.hint is not None and report.hint.startswith("with the reference optimizers"), report.hint
+    assert math.isnan(report.metrics["accuracy_with_reference_init"])
+
+
+def test_metrics_are_computed_from_the_weights(torch_run):
+    """Running statistics recomputed from the batches; accuracy from the grader's own
+    forward pass: nothing the worker says about predictions is used."""
+    spec, data, run = torch_run
+    stats = grading.running_statistics(run, spec, data)
+    assert len(stats) == len(run.epochs)
+    final = capstone.unflatten(run.steps[-1]["params"], grading.sizes_of(data, spec))
+    loss, accuracy = grading.evaluate_weights(final, stats[-1], data["x_test"], data["y_test"], spec)
+    assert grading.history(run, spec, data)[-1]["test_accuracy"] == accuracy
+
+
+def test_picked_steps_are_drawn_after_the_run(torch_run):
+    _, _, run = torch_run
+    picks = grading.pick_steps(run, random.Random(3))
+    assert len(picks) == grading.SPOT_CHECKS and picks == sorted(picks)
+    assert all(0 <= k < len(run.steps) for k in picks)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -186,7 +341,7 @@ def test_reference_pipeline_reaches_095(seed):
     options = yaml.safe_load((root / "reference" / "rubric.yaml").read_text())["settings"]["capstone"]
     spec = capstone.PipelineSpec(seed=seed, **{k: v for k, v in options.items() if k != "slack"})
     reference = ReferenceModules(root / "reference")
-    history = capstone.reference_history(reference, spec, data_seed=seed)
+    history = grading.reference_history(reference, spec, data_seed=seed)
     assert history[-1]["test_accuracy"] >= 0.95
     assert history[-1]["train_loss"] < 0.2
 

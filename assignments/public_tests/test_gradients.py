@@ -83,7 +83,7 @@ def test_numerical_gradient(student, check, gen, device):
     # a one-sided difference would be off by about 3 |x| eps.
     record = student.gradients.numerical_gradient.inspect_call(f, x, eps=1e-3)
     check.close(record.value, _autograd(f, x), rtol=0.0, atol=2e-6)
-    check.unchanged(before, record.args[1], "x")
+    check.unchanged(before, record.args[1], "x", record.findings)
 
 
 def test_relative_error(student, check, device, dtype):
@@ -108,7 +108,7 @@ def test_gradient_descent(student, check, gen, device, dtype):
         expected = expected - 0.1 * grad_fn(expected)
     record = student.gradients.gradient_descent.inspect_call(grad_fn, w0, lr=0.1, steps=5)
     check.close(record.value, expected)
-    check.unchanged(w0, record.args[1], "w0")
+    check.unchanged(w0, record.args[1], "w0", record.findings)
 
 
 def test_minibatch_sgd(student, check, gen, device, dtype):

@@ -178,7 +178,7 @@ def test_relu(student, reference, check, gen, device, dtype, shape):
     expected = reference.activations.relu(x)
     record = student.activations.relu.inspect_call(x)
     # x[x < 0] = 0 returns the right values but clobbers the caller's tensor: that is wrong here too
-    check.unchanged(x, record.args[0], "x")
+    check.unchanged(x, record.args[0], "x", record.findings)
     actual = record.value
     xd = x.double()
     check.close(actual, expected, mistakes=[
@@ -203,7 +203,7 @@ def test_leaky_relu(student, reference, check, gen, device, dtype, slope):
     kwargs = {} if slope is None else dict(negative_slope=slope)
     expected = reference.activations.leaky_relu(x, **kwargs)
     record = student.activations.leaky_relu.inspect_call(x, **kwargs)
-    check.unchanged(x, record.args[0], "x")
+    check.unchanged(x, record.args[0], "x", record.findings)
     actual = record.value
     xd = x.double()
     a = 0.01 if slope is None else slope
@@ -636,7 +636,7 @@ UNCHANGED = [
 def test_inputs_unchanged(student, check, gen, device, name, kwargs):
     x = _draw(gen, (4, 5), torch.float32, scale=20.0).to(device)  # negatives, zeros, large entries
     record = getattr(student.activations, name).inspect_call(x, **kwargs)
-    check.unchanged(x, record.args[0], "x")
+    check.unchanged(x, record.args[0], "x", record.findings)
 
 
 BAD_ARGS = [

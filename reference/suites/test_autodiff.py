@@ -21,7 +21,8 @@ import torch
 from grader import harness_autodiff as H
 from grader.compare import Tolerance, compare
 from grader.diagnosis import Mistake, error_hint
-from grader.errors import StudentTimeout
+from grader.errors import StudentError, StudentTimeout
+from grader.session import RemoteObject
 
 pytestmark = pytest.mark.topic("autodiff")
 
@@ -1004,11 +1005,33 @@ def _f_text(program, names):
 
 
 def _run_grad(student, check, fn_name, program, names):
+    """Call the student's reverse_grad / forward_grad with f, a function that lives here in
+    the grader: the program never reaches the worker, each call of f is a callback counted
+    here, and f builds the graph by asking the worker to apply the student's own Value /
+    Dual operations to the objects it was given. What the worker reports plays no part."""
     fn = getattr(student.autodiff, fn_name)
-    runner = student.harness.run_reverse_grad if fn_name == "reverse_grad" else student.harness.run_forward_grad
-    got = _call(check, f"{fn_name} for {_f_text(program, names)}", runner, fn, program)
-    if not isinstance(got, dict) or not isinstance(got.get("calls"), list):
-        check.fail(f"{fn_name} on {_f_text(program, names)} did not produce a result")
+    calls: list[dict] = []
+    n = len(program["inputs"])
+
+    def f(*args):
+        info: dict = {"nargs": len(args)}
+        if fn_name == "forward_grad":
+            info["seeds"] = [_remote_number(a, "tangent") for a in args[:n]]
+        calls.append(info)
+        if len(calls) > 4 * n + 8:
+            raise RuntimeError(f"f was called {len(calls)} times for {n} inputs")
+        if len(args) != n:
+            raise TypeError(f"f takes {n} arguments but {len(args)} were given")
+        return H.build_program(program, list(args), unary=lambda node, name: _unary(node, name))[-1]
+
+    f.__name__ = "f"
+    got: dict = {"error": None, "result": None, "calls": calls}
+    try:
+        result = _call(check, f"{fn_name} for {_f_text(program, names)}", fn, f, [float(x) for x in program["inputs"]])
+    except StudentError as err:
+        got["error"] = {"type": err.type_name, "message": err.exc_message, "where": err.where}
+    else:
+        got["result"] = _plain_list(result)
     err = got.get("error")
     if err:
         kind, message = str(err.get("type")), str(err.get("message", ""))
@@ -1016,6 +1039,29 @@ def _run_grad(student, check, fn_name, program, names):
         check.fail(f"{fn_name}(f, xs) raised {kind}: {message}{where}, for {_f_text(program, names)}",
                    error_hint(kind, message))
     return got
+
+
+def _unary(node, name):
+    """node.name(): one round trip for a Value or Dual in the worker."""
+    return node.method(name)() if isinstance(node, RemoteObject) else getattr(node, name)()
+
+
+def _remote_number(value, attr):
+    """value.attr as a float (a remote object's attribute is read from the worker), or a
+    record naming what it is."""
+    got = getattr(value, attr, None) if not isinstance(value, (int, float)) else None
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        kind = got.remote_type if isinstance(got, RemoteObject) else type(got).__name__
+        return {"not_a_number": kind}
+    return float(got)
+
+
+def _plain_list(result):
+    if isinstance(result, (list, tuple)):
+        return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
+                else {"not_a_number": v.remote_type if isinstance(v, RemoteObject) else type(v).__name__}
+                for v in result]
+    return {"not_a_list": result.remote_type if isinstance(result, RemoteObject) else type(result).__name__}
 
 
 def _check_result(check, fn_name, got, expected, program, names, mistakes, fallback):

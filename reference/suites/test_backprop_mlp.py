@@ -158,9 +158,9 @@ def test_mlp_inputs_unchanged(student, check, gen, device, depth):
     y = torch.randint(0, sizes[-1], (7,), generator=gen).to(device)
     record = student.backprop.mlp_loss_and_grads.inspect_call(params, X, y, activation="relu")
     args = record.args
-    check.unchanged(params, args[0] if args else None, "params")
-    check.unchanged(X, args[1] if len(args) > 1 else None, "X")
-    check.unchanged(y, args[2] if len(args) > 2 else None, "y")
+    check.unchanged(params, args[0] if args else None, "params", record.findings)
+    check.unchanged(X, args[1] if len(args) > 1 else None, "X", record.findings)
+    check.unchanged(y, args[2] if len(args) > 2 else None, "y", record.findings)
 
 
 # --------------------------------------------------------------------------- MLP class

@@ -15,8 +15,9 @@ random stream: any correct way of drawing the mask passes.
   more than three such checks, so a correct submission fails a case with probability
   below 1e-6.
 - Randomness comes only from the generator: the same generator state gives the same
-  output, another seed another output, and the worker's global generators must not
-  move (checked beside the student's code by grader.harness_dropout.run_rng_watch).
+  output, another seed another output, and torch's global generator neither shapes the
+  output nor is moved by the call (seen in values only: outputs under two global seeds,
+  and a global draw right after the call against the same draw without it).
 - Identity cases (evaluation, p = 0, std = 0) must return x's values exactly. Returning
   x itself is accepted, as torch does; the caller's x must be unchanged either way.
 """
@@ -443,22 +444,53 @@ def test_generator_reproducible(student, check, gen, device, dtype, name):
                "; do not reseed anything inside the function")
 
 
+def _probe_calls(student, x: torch.Tensor):
+    """The student's own dropout without a generator, which draws from torch's global
+    generator: what it returns right after a call shows whether that call moved the
+    global generator."""
+    return [student.dropout.dropout, [x, 0.5], {"training": True}]
+
+
+GLOBAL_HINT = ("with a generator, never touch torch's global random state: no torch.manual_seed and no "
+               "torch.rand/randn/randperm without generator=; " + RNG_HINT)
+
+
 @pytest.mark.parametrize("name", [*FUNCTIONS, "dropout_backward"])
 def test_global_rng_untouched(student, check, gen, device, name):
-    """With a generator given, the global random generators do not move (seen in the
-    worker, right before and after the call); dropout_backward draws nothing at all."""
+    """With a generator given, torch's global generator neither shapes the output nor is
+    moved by the call; dropout_backward draws nothing at all.
+
+    Only values are compared, here in the grader: the output under two global seeds; and
+    the student's own dropout(x2, 0.5) without a generator (a draw from the global
+    generator) made right after the call against the same draw made without the call.
+    The worker merely makes the calls in order after seeding the global generator."""
     x = _x(gen, (30, 40), torch.float32).to(device)
+    x2 = _x(gen, (30, 40), torch.float32).to(device)
+    g = _generator(device, gen)
+    seeds = [int(torch.randint(0, 2**31, (), generator=gen)) for _ in range(3)]
     if name == "dropout_backward":
-        _, cache = _forward(check, student, x, 0.5, True, _generator(device, gen))
+        _, cache = student.dropout.dropout_forward.keeping(1)(x, 0.5, training=True, generator=g)
         dout = _x(gen, (30, 40), torch.float32).to(device)
-        report = student.harness.run_rng_watch(student.dropout.dropout_backward, [dout, cache], {})
+        call = [student.dropout.dropout_backward, [dout, cache], {}]
         hint = "dropout_backward must reuse the forward pass's mask from cache and draw no random numbers"
     else:
         fn, kwargs, arg, value = FUNCTIONS[name](student.dropout)
-        report = student.harness.run_rng_watch(fn, [x, value], dict(kwargs, generator=_generator(device, gen)))
-        hint = RNG_HINT
-    check.that(isinstance(report, dict) and report.get("global_rng_changed") is False,
-               f"{name} changed the state of torch's global random generator", hint)
+        call = [fn, [x, value], dict(kwargs, generator=g), 0 if name == "dropout_forward" else None]
+        hint = GLOBAL_HINT
+    run = student.harness.run_sequence
+    first = run([call], seeds[0])[0]
+    second = run([call], seeds[1])[0]
+    check.that(isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
+               and first.shape == second.shape and bool(torch.equal(first, second)),
+               f"{name} gave different outputs for the same {'cache' if name == 'dropout_backward' else 'generator'}"
+               " under different global seeds: it draws from torch's global generator", hint)
+    probe = _probe_calls(student, x2)
+    after = run([call, probe], seeds[2])[1]
+    alone = run([probe], seeds[2])[0]
+    same = isinstance(after, torch.Tensor) and isinstance(alone, torch.Tensor) and after.shape == alone.shape \
+        and bool(torch.equal(after, alone))
+    check.that(same, f"{name} changed the state of torch's global random generator: a draw from it right after "
+               "the call differs from the same draw without the call", hint)
 
 
 UNCHANGED = [
@@ -478,11 +510,11 @@ def test_inputs_unchanged(student, check, gen, device, name, kwargs):
         _, cache = _forward(check, student, x, 0.5, True, _generator(device, gen))
         dout = _x(gen, (12, 10), torch.float32).to(device)
         record = student.dropout.dropout_backward.inspect_call(dout, cache)
-        check.unchanged(dout, record.args[0], "dout")
+        check.unchanged(dout, record.args[0], "dout", record.findings)
         return
     value = 0.7 if name == "gaussian_noise" else 0.5
     record = getattr(student.dropout, name).inspect_call(x, value, generator=_generator(device, gen), **kwargs)
-    check.unchanged(x, record.args[0], "x")
+    check.unchanged(x, record.args[0], "x", record.findings)
 
 
 # ------------------------------------------------------------------- gaussian noise

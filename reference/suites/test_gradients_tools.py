@@ -143,7 +143,7 @@ def test_numerical_gradient_input_unchanged(student, check, gen, device, dtype, 
         return (v ** 3).sum() + (v.sum() - 1.0) ** 2
 
     record = student.gradients.numerical_gradient.inspect_call(f, x, eps=1e-3)
-    check.unchanged(before, record.args[1], "x")
+    check.unchanged(before, record.args[1], "x", record.findings)
 
 
 @pytest.mark.parametrize("eps", [0.0, -1e-3], ids=["eps=0", "eps<0"])
@@ -308,7 +308,7 @@ def test_gradient_descent_w0_unchanged(student, check, gen, device, dtype, k):
     grad_fn, w0 = _quadratic(gen, 3, k, dtype, device)
     before = w0.clone()
     record = student.gradients.gradient_descent.inspect_call(grad_fn, w0, lr=0.1, steps=3)
-    check.unchanged(before, record.args[1], "w0")
+    check.unchanged(before, record.args[1], "w0", record.findings)
 
 
 # ----------------------------------------------------------------------- minibatch_sgd
@@ -411,9 +411,9 @@ def test_minibatch_sgd_inputs_unchanged(student, check, gen, device, dtype):
     record = student.gradients.minibatch_sgd.inspect_call(
         _BatchLog(X), X, y=y, w0=w0, lr=0.1, epochs=1, batch_size=4,
         generator=torch.Generator().manual_seed(7))
-    check.unchanged(before[2], record.kwargs["w0"], "w0")
-    check.unchanged(before[0], record.args[1], "X")
-    check.unchanged(before[1], record.kwargs["y"], "y")
+    check.unchanged(before[2], record.kwargs["w0"], "w0", record.findings)
+    check.unchanged(before[0], record.args[1], "X", record.findings)
+    check.unchanged(before[1], record.kwargs["y"], "y", record.findings)
 
 
 # ---------------------------------------------------------------- argument checking

@@ -972,4 +972,4 @@ def test_inputs_unchanged(student, check, gen, device, name, kwargs):
     record = getattr(student.losses, name).inspect_call(*args, **kwargs)
     names = ("p", "q") if name in INFO_FUNCTIONS else ("input", "target")
     for arg_name, before, after in zip(names, args, record.args):
-        check.unchanged(before, after, arg_name)
+        check.unchanged(before, after, arg_name, record.findings)

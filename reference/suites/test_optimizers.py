@@ -778,7 +778,10 @@ def test_state_per_parameter(student, reference, check, gen, device, dtype, name
     ("AdamW", dict(lr=0.02, weight_decay=0.1)),
 )
 def test_step_side_effects(student, reference, check, gen, device, dtype, name, hparams):
-    """step() must leave p.grad alone and must not record an autograd graph."""
+    """step() moves every parameter, must leave p.grad alone and must not record an
+    autograd graph. The moves are seen in the returned values; p.grad is judged from the
+    grader's reading of the source (grader.mutation_check), and what the worker reports
+    about p.grad and grad_fn only becomes a note."""
     problem = Feedback(gen, random_shapes(gen))
     params0 = problem.params0(dtype, device)
     got = run_student(check, student, name, problem.spec(5), params0, 5, hparams, check_grads=True)
@@ -789,13 +792,11 @@ def test_step_side_effects(student, reference, check, gen, device, dtype, name, 
         for a, b in zip(last, params0))
     check.that(moved, f"{label}: after 5 steps the parameters have not all changed",
                "step() must update every parameter that has a gradient, in place (p.add_(...) under no_grad)")
-    check.that(
-        got.get("grads_modified") is False,
-        f"{label}: step() changed p.grad (in place or by assigning a new tensor to it)",
-        "never modify p.grad: write g = p.grad + wd * p (a new tensor), not p.grad.add_(...) or g += ...",
-    )
-    check.that(
-        got.get("graph_built") is False,
-        f"{label}: after step() a parameter has autograd history (grad_fn) or is no longer a leaf",
-        "update the parameters in place inside `with torch.no_grad():`",
-    )
+    # scored from the grader's reading of the source; the worker's own report only adds notes
+    check.source(getattr(student.optimizers, name).findings("modifies_grad"))
+    if got.get("grads_modified") is not False:
+        check.note(f"{label}: the worker reports that step() changed p.grad (not scored): never modify p.grad; "
+                   "write g = p.grad + wd * p (a new tensor)")
+    if got.get("graph_built") is not False:
+        check.note(f"{label}: the worker reports a parameter with autograd history after step() (not scored): "
+                   "update the parameters in place inside `with torch.no_grad():`")

@@ -43,18 +43,23 @@ def _data(gen, n, dtype, device, tail=()):
 
 def _rows(batches, X):
     """The row indices of X that each batch holds (-1 where a row is not one of X's), or
-    None when the batches are not pairs of tensors."""
-    table = X.detach().cpu().reshape(X.shape[0], -1)
+    None when the batches are not pairs of tensors with rows shaped like X's (at most N
+    rows each). Rows are looked up by their bytes, so the work grows with the number of
+    rows returned, not with that number times N."""
+    n = X.shape[0]
+    table = X.detach().cpu().reshape(n, -1).contiguous()
+    lookup = {}
+    for i in range(n - 1, -1, -1):  # the first of equal rows wins, as before
+        lookup[table[i].numpy().tobytes()] = i
     out = []
     for b in batches:
-        if not isinstance(b, list) or not isinstance(b[0], torch.Tensor) or b[0].dim() < 1:
+        if not isinstance(b, list) or len(b) != 2 or not isinstance(b[0], torch.Tensor) or b[0].dim() < 1:
             return None
-        xb = b[0].detach().cpu()
-        if xb.dtype != table.dtype or xb.numel() != xb.shape[0] * table.shape[1]:
+        xb = b[0].detach()
+        if xb.dtype != table.dtype or xb.shape[0] > n or xb.numel() != xb.shape[0] * table.shape[1]:
             return None
-        xb = xb.reshape(xb.shape[0], -1)
-        match = (xb[:, None, :] == table[None, :, :]).all(dim=-1)
-        out.append([int(i) if bool(match[k].any()) else -1 for k, i in enumerate(match.int().argmax(dim=1))])
+        xb = xb.cpu().reshape(xb.shape[0], -1).contiguous()
+        out.append([lookup.get(row.numpy().tobytes(), -1) for row in xb])
     return out
 
 
@@ -104,7 +109,12 @@ def _batch_mistakes(got, want, X, batch_size):
 
 
 def _check_batches(check, got, want, X, batch_size, label):
-    """Exact comparison, batch by batch, of student and reference batches."""
+    """Exact comparison, batch by batch, of student and reference batches. What came back
+    is bounded first: one pass yields ceil(N / batch_size) batches, and the worker's
+    driver itself stops after 10 (N + 1)."""
+    if isinstance(got, list) and len(got) > 10 * (X.shape[0] + 1):
+        check.fail(f"{label} yielded {len(got)} batches for N={X.shape[0]} rows",
+                   "one call is one pass over the data: ceil(N / batch_size) batches, then stop")
     mistakes = _batch_mistakes(got, want, X, batch_size)
     if not isinstance(got, list) or len(got) != len(want):
         check.close(got, want, what=f"{label}: the list of batches", mistakes=mistakes)
@@ -310,10 +320,29 @@ def _describe_es(kwargs):
     return f"EarlyStopping({inner})"
 
 
-def run_stopper(student, reference, kwargs, metrics):
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 200)
+
+
+def stopper_record(check, got, kwargs, metrics):
+    """The driver's record, checked for its form and size before anything reads it: the
+    attributes before the first call and one entry per metric, all plain scalars."""
+    def entry_ok(entry, keys):
+        return isinstance(entry, dict) and all(k in entry and _scalar(entry[k]) for k in keys)
+
+    calls = got.get("calls") if isinstance(got, dict) else None
+    if not (isinstance(got, dict) and entry_ok(got.get("initial"), ("best", "best_step"))
+            and isinstance(calls, list) and len(calls) == len(metrics)
+            and all(entry_ok(c, ("best", "best_step", "stop")) for c in calls)):
+        check.fail(f"{_describe_es(kwargs)}: the EarlyStopping driver returned something other than its "
+                   f"record of {len(metrics)} calls to step", "do not replace or modify the grader's modules")
+    return got
+
+
+def run_stopper(check, student, reference, kwargs, metrics):
     got = student.harness.run_early_stopping(student.training.EarlyStopping, kwargs, metrics)
     want = harness_training.run_early_stopping(reference.training.EarlyStopping, kwargs, metrics)
-    return got, want
+    return stopper_record(check, got, kwargs, metrics), want
 
 
 def check_stopper(check, got, want, kwargs, metrics, part, bugs, hint=None):
@@ -350,7 +379,7 @@ def test_early_stopping_initial_state(student, reference, check, gen):
     """best and best_step are None before the first call; the first call sets them."""
     for kwargs in ({}, {"patience": 3, "min_delta": 0.25, "mode": "max"}):
         metrics = _grid(gen, 1)
-        got, want = run_stopper(student, reference, kwargs, metrics)
+        got, want = run_stopper(check, student, reference, kwargs, metrics)
         label = _describe_es(kwargs)
         for key in ("best", "best_step"):
             value = got["initial"][key]
@@ -377,7 +406,7 @@ STEP_CASES = [
 def test_early_stopping_step(student, reference, check, gen, kwargs, metrics):
     """What step returns at every call: patience calls in a row without improvement."""
     metrics = _grid(gen, 14) if metrics == "random" else metrics
-    got, want = run_stopper(student, reference, kwargs, metrics)
+    got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("stop",),
                   ("no_reset", "non_strict", "stop_late", "stop_early", "mode_inverted", "best_every_call"))
 
@@ -393,7 +422,7 @@ def test_early_stopping_patience(student, reference, check, gen, patience):
     worse = [1.5 + int(v) / 8 for v in torch.randint(0, 5, (patience + 3,), generator=gen)]
     metrics = start + worse
     kwargs = {"patience": patience}
-    got, want = run_stopper(student, reference, kwargs, metrics)
+    got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("stop",), ("stop_late", "stop_early", "non_strict", "no_reset"))
 
 
@@ -408,7 +437,7 @@ BEST_CASES = [
 def test_early_stopping_best(student, reference, check, gen, kwargs, metrics):
     """best and best_step after every call: they change on improvements only."""
     metrics = _grid(gen, 12) if metrics == "random" else metrics
-    got, want = run_stopper(student, reference, kwargs, metrics)
+    got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("best", "best_step"),
                   ("best_every_call", "best_step_one_based", "non_strict", "mode_inverted", "best_on_any_gain"))
 
@@ -425,7 +454,7 @@ MIN_DELTA_CASES = [
 def test_early_stopping_min_delta(student, reference, check, gen, kwargs, metrics):
     """Only an improvement by MORE than min_delta counts and updates best / best_step."""
     metrics = _grid(gen, 12) if metrics == "random" else metrics
-    got, want = run_stopper(student, reference, kwargs, metrics)
+    got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("stop", "best", "best_step"),
                   ("min_delta_ignored", "delta_wrong_side", "best_on_any_gain", "non_strict", "stop_late"))
 
@@ -441,7 +470,7 @@ MAX_CASES = [
 def test_early_stopping_mode_max(student, reference, check, gen, kwargs, metrics):
     """mode='max': larger is better (an accuracy)."""
     metrics = _grid(gen, 12) if metrics == "random" else metrics
-    got, want = run_stopper(student, reference, kwargs, metrics)
+    got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("stop", "best", "best_step"),
                   ("mode_inverted", "delta_wrong_side", "min_delta_ignored", "best_on_any_gain", "non_strict"))
 

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import Checker, GradeFailure
-from grader.harness_dropout import binomial_interval, chi2_mean_interval, gaussian_z, run_rng_watch
+from grader.harness_dropout import binomial_interval, chi2_mean_interval, gaussian_z
+from grader.harness_rng import run_sequence
 from reference import dropout as D
 
 DTYPES = [torch.float32, torch.float64]
@@ -202,23 +203,30 @@ def test_draws_only_from_the_generator(name):
     b = first(fn(x, arg, training=True, generator=torch.Generator().manual_seed(3)))
     c = first(fn(x, arg, training=True, generator=torch.Generator().manual_seed(4)))
     assert torch.equal(a, b) and not torch.equal(a, c)
-    report = run_rng_watch(fn, [x, arg], {"training": True, "generator": torch.Generator().manual_seed(5)})
-    assert report["global_rng_changed"] is False
+    # with a generator: the same output under any global seed, and the global generator untouched
+    def call():  # a fresh generator each time, as the grader sends one over the wire per call
+        return [fn, [x, arg], {"training": True, "generator": torch.Generator().manual_seed(5)}]
+
+    probe = [D.dropout, [x, 0.5], {"training": True}]
+    assert torch.equal(first(run_sequence([call()], 1)[0]), first(run_sequence([call()], 2)[0]))
+    assert torch.equal(run_sequence([call(), probe], 7)[1], run_sequence([probe], 7)[0])
     # generator=None: the global generator, reproducible under torch.manual_seed
     torch.manual_seed(11)
     d = first(fn(x, arg, training=True))
     torch.manual_seed(11)
     e = first(fn(x, arg, training=True))
     assert torch.equal(d, e)
-    report = run_rng_watch(fn, [x, arg], {"training": True})
-    assert report["global_rng_changed"] is True  # the watch does see global draws
+    # and the same comparison sees a call that draws globally
+    global_call = [fn, [x, arg], {"training": True}]
+    assert not torch.equal(run_sequence([global_call, probe], 7)[1], run_sequence([probe], 7)[0])
 
 
 def test_backward_draws_nothing():
     x = _x((30, 40), torch.float32)
     _, cache = D.dropout_forward(x, 0.5, True, generator=torch.Generator().manual_seed(1))
-    report = run_rng_watch(D.dropout_backward, [torch.ones(30, 40), cache], {})
-    assert report["global_rng_changed"] is False
+    call = [D.dropout_backward, [torch.ones(30, 40), cache], {}]
+    probe = [D.dropout, [x, 0.5], {"training": True}]
+    assert torch.equal(run_sequence([call, probe], 3)[1], run_sequence([probe], 3)[0])
 
 
 # ------------------------------------------------------------------- gaussian noise
@@ -373,7 +381,8 @@ def test_cuda_device_dtype_and_generator(dtype):
     assert _accepts(SUITE._independence_checks, out, 0.5, "dropout")
     dx = D.dropout_backward(torch.ones_like(x), cache)
     assert torch.equal(dx != 0, out != 0)
-    report = run_rng_watch(D.dropout, [x, 0.5], {"generator": torch.Generator(device=dev).manual_seed(3)})
-    assert report["global_rng_changed"] is False
+    call = [D.dropout, [x, 0.5], {"generator": torch.Generator(device=dev).manual_seed(3)}]
+    probe = [D.dropout, [x, 0.5], {}]
+    assert torch.equal(run_sequence([call, probe], 3)[1], run_sequence([probe], 3)[0])
     noise = D.gaussian_noise(x, 0.5, generator=torch.Generator(device=dev).manual_seed(4))
     assert noise.device.type == "cuda" and noise.dtype == dtype

@@ -7,25 +7,35 @@ generator=g) itself first draws a worker seed from g, so its order differs);
 EarlyStopping against an independent oracle written from the definition (the index
 of the last improvement, recomputed from scratch for every prefix); train against a
 classic loop written out here with torch.optim, torch.nn and plain torch.randperm.
-The last part shows that the harness records really expose the slips the hidden suite
-grades (validation in training mode or with gradients, accumulated or cleared
-gradients, a scheduler stepped per batch).
+Then the harness: its records really expose the slips (validation in training mode or
+with gradients, accumulated or cleared gradients, a scheduler stepped per batch), and
+its probe options do what the hidden suite relies on (zero_grad leaves zeros without
+changing a correct loop's numbers, the value-only loss has no gradient, BatchNorm on
+batch statistics ignores the mode). Last, the hidden suite's probes themselves: a loop
+with one slip loses the points of its own rule's test and of no other, forged records
+earn nothing, and oversized returns fail cleanly.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import itertools
+import types
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 from grader import harness_training as H
+from grader.checks import Checker, GradeFailure
 from reference import training as ref
 
 DTYPES = [torch.float64, torch.float32]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _data(n, d=3, dtype=torch.float64, seed=0, device="cpu"):
@@ -330,33 +340,77 @@ def test_harness_records_of_the_reference():
     assert len(run["epoch_states"]) == spec["epochs"]
 
 
+SLIPS = (
+    "no_eval", "no_no_grad", "train_once", "never_train", "no_zero_grad", "zero_grad_per_epoch",
+    "zero_grad_late", "sched_per_batch", "sched_before", "sched_never", "no_shuffle", "same_perm",
+    "global_rng", "drop_last", "batch_means", "es_train_loss", "es_ignore_stop",
+)
+
+
 def _slip_train(bug):
-    """The reference loop with one slip, to show that the records expose it."""
+    """The reference loop, written out, with one slip (``bug`` one of SLIPS, or None)."""
     def train(model, loss_fn, optimizer, train_data, val_data, epochs, batch_size, scheduler=None,
               early_stopping=None, generator=None):
         X, y = train_data
         Xv, yv = val_data
+        n = X.shape[0]
         hist = {"train_loss": [], "val_loss": [], "val_accuracy": []}
-        for _ in range(epochs):
-            if bug != "train_once" or _ == 0:
+        best_state = None
+        first_perm = torch.randperm(n, generator=generator)
+        if bug == "train_once":
+            model.train()
+        for epoch in range(epochs):
+            if bug not in ("train_once", "never_train"):
                 model.train()
-            for Xb, yb in ref.iterate_minibatches(X, y, batch_size, generator=generator):
-                if bug not in ("no_zero_grad", "zero_grad_late"):
+            if bug == "sched_before" and scheduler is not None:
+                scheduler.step()
+            if bug == "zero_grad_per_epoch":
+                optimizer.zero_grad()
+            if bug == "same_perm":
+                order = first_perm
+            elif bug == "no_shuffle":
+                order = torch.arange(n)
+            elif bug == "global_rng":
+                order = torch.randperm(n)
+            else:
+                order = first_perm if epoch == 0 else torch.randperm(n, generator=generator)
+            batches = list(order.to(X.device).split(batch_size))
+            if bug == "drop_last" and len(batches[-1]) < batch_size:
+                batches = batches[:-1]
+            total, count, means = 0.0, 0, []
+            for idx in batches:
+                if bug not in ("no_zero_grad", "zero_grad_late", "zero_grad_per_epoch"):
                     optimizer.zero_grad()
-                loss = loss_fn(model(Xb), yb)
+                loss = loss_fn(model(X[idx]), y[idx])
                 loss.backward()
                 if bug == "zero_grad_late":
                     optimizer.zero_grad()
                 optimizer.step()
                 if bug == "sched_per_batch" and scheduler is not None:
                     scheduler.step()
-            if bug != "sched_per_batch" and scheduler is not None:
+                total += loss.item() * len(idx)
+                count += len(idx)
+                means.append(loss.item())
+            if bug not in ("sched_per_batch", "sched_before", "sched_never") and scheduler is not None:
                 scheduler.step()
             if bug != "no_eval":
                 model.eval()
-            with torch.no_grad() if bug != "no_no_grad" else torch.enable_grad():
+            with torch.enable_grad() if bug == "no_no_grad" else torch.no_grad():
                 logits = model(Xv)
-                hist["val_loss"].append(loss_fn(logits, yv).item())
+                val_loss = loss_fn(logits, yv).item()
+                accuracy = (logits.argmax(dim=1) == yv).sum().item() / yv.shape[0]
+            train_loss = sum(means) / len(means) if bug == "batch_means" else total / count
+            hist["train_loss"].append(train_loss)
+            hist["val_loss"].append(val_loss)
+            hist["val_accuracy"].append(accuracy)
+            if early_stopping is not None:
+                stop = early_stopping.step(train_loss if bug == "es_train_loss" else val_loss)
+                if early_stopping.best_step == epoch:
+                    best_state = copy.deepcopy(model.state_dict())
+                if stop and bug != "es_ignore_stop":
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
         return hist
 
     return train
@@ -377,6 +431,212 @@ def test_harness_records_expose_slips(bug, seen):
     bad = H.run_training(_slip_train(bug), spec)["events"]
     assert not seen(good)
     assert seen(bad)
+
+
+def test_slip_loop_without_slip_is_the_reference():
+    spec = _spec(epochs=4, scheduler=["StepLR", {"step_size": 1, "gamma": 0.5}], n_train=13, batch_size=5,
+                 early_stopping={"patience": 1, "min_delta": 0.0, "mode": "min"}, flip=True)
+    a, b = H.run_training(_slip_train(None), spec), H.run_training(ref.train, spec)
+    assert a["history"] == pytest.approx(b["history"], rel=1e-12)
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in b["state"])
+
+
+# ------------------------------------------------------------------ the harness's probe options
+
+
+def test_zero_grad_fills_zeros_and_keeps_the_numbers():
+    """zero_grad() leaves zeros, not None, and a correct loop's numbers do not change."""
+    spec = _spec(epochs=2, optimizer=["Adam", {"lr": 0.02}])
+    seen = []
+
+    def train(model, loss_fn, optimizer, train_data, val_data, **kw):
+        X, y = train_data
+        loss_fn(model(X[:4]), y[:4]).backward()
+        optimizer.zero_grad()
+        seen.append([p.grad is not None and not p.grad.any() for p in model.parameters()])
+        model.zero_grad(set_to_none=True)
+        seen.append([p.grad is not None and not p.grad.any() for p in model.parameters()])
+        return {}
+
+    H.run_training(train, spec)
+    assert all(all(s) for s in seen)
+    hist, state, _ = classic_loop(spec)
+    got = H.run_training(ref.train, spec)
+    assert got["history"] == pytest.approx(hist, rel=1e-12, abs=1e-12)
+    assert all(torch.equal(got["state"][k], state[k]) for k in state)
+
+
+def test_value_only_loss_has_the_values_and_no_gradient():
+    """The value_only loss reports cross-entropy and gives every parameter a zero gradient,
+    so that SGD's steps only apply weight decay: w_t = w_0 (1 - lr wd)^t."""
+    spec = dict(_spec(epochs=2, n_train=12, batch_size=4, optimizer=["SGD", {"lr": 0.2, "weight_decay": 0.5}]),
+                loss="value_only", batchnorm=False, dropout=0.0)
+    got = H.run_training(ref.train, spec)
+    plain = H.run_training(ref.train, dict(spec, loss="cross_entropy", optimizer=["SGD", {"lr": 0.0}]))
+    first = [next(e["value"] for e in run["events"] if e["ev"] == "loss") for run in (got, plain)]
+    assert first[0] == pytest.approx(first[1], rel=1e-12)
+    initial = H.build_network(spec).state_dict()
+    steps = 2 * 3
+    for k, w in initial.items():
+        assert torch.allclose(got["state"][k], w * 0.9 ** steps, rtol=1e-12, atol=0.0), k
+    losses = [e for e in got["events"] if e["ev"] == "loss" and e["grad"]]
+    assert len(losses) == steps
+
+
+def test_batchnorm_on_batch_statistics_ignores_the_mode():
+    spec = dict(_spec(), running_stats=False, dropout=0.0)
+    net = H.build_network(spec)
+    assert not any("running" in k for k in net.state_dict())
+    X = spec["train"][0][:5]
+    with torch.no_grad():
+        a = net.train()(X)
+        b = net.eval()(X)
+    assert torch.equal(a, b)
+
+
+def test_build_network_is_the_network_train_receives():
+    spec = _spec(epochs=0)
+    got = H.run_training(ref.train, spec)
+    assert all(torch.equal(got["state"][k], v) for k, v in H.build_network(spec).state_dict().items())
+
+
+@pytest.mark.parametrize("metrics,es,expected", [
+    ([1.0, 0.9, 0.95, 0.8], {"patience": 1, "min_delta": 0.0, "mode": "min"}, (3, 1)),
+    ([1.0, 0.75, 0.625, 0.625, 0.5], {"patience": 2, "min_delta": 0.125, "mode": "min"}, (4, 1)),
+    ([1.0, 0.9, 0.8], {"patience": 1, "min_delta": 0.0, "mode": "min"}, (3, 2)),
+    ([0.5, 0.75, 0.75], {"patience": 1, "min_delta": 0.0, "mode": "max"}, (3, 1)),
+])
+def test_stopping_point(metrics, es, expected):
+    assert H.stopping_point(metrics, es) == expected
+    stopper = ref.EarlyStopping(**es)
+    n = next((k + 1 for k, m in enumerate(metrics) if stopper.step(m)), len(metrics))
+    assert (n, stopper.best_step) == expected
+
+
+# ------------------------------------------------------------------ the suite's probes are isolated
+
+
+def _load_suite(name: str = "test_training_loop") -> types.ModuleType:
+    """A hidden suite as a plain module, to run its probes and scoring on known loops."""
+    path = ROOT / "reference" / "suites" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_{name}_suite_under_proof", path)
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():  # its topic mark means something to the grader only
+        warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+        spec.loader.exec_module(module)
+    return module
+
+
+SUITE = _load_suite()
+REF = types.SimpleNamespace(training=ref)
+
+
+def _probes():
+    """Each probe's spec, reference run and scoring, as the suite builds them."""
+    def g(i):
+        return torch.Generator().manual_seed(1000 + i)
+
+    S = SUITE
+    out = {}
+    spec, want = S.minibatch_probe(g(1), torch.float32, "cpu", REF, 14, 4)
+    out["minibatches"] = (spec, lambda c, got, s=spec, w=want: S.score_minibatches(c, got, w, s))
+    spec, want = S.minibatch_probe(g(2), torch.float64, "cpu", REF, 13, 5)
+    out["minibatches-13-5"] = (spec, lambda c, got, s=spec, w=want: S.score_minibatches(c, got, w, s))
+    spec, want = S.accounting_probe(g(3), "cpu", REF)
+    out["loss_accounting"] = (spec, lambda c, got, s=spec, w=want: S.score_loss_accounting(c, got, w, s))
+    for i, kind in enumerate(("dropout", "batchnorm")):
+        spec, want = S.eval_probe(g(4 + i), torch.float32, "cpu", REF, kind)
+        out[f"eval_mode-{kind}"] = (spec, lambda c, got, s=spec, w=want: S.score_eval_mode(c, got, w, s))
+    spec, want, losses = S.mode_probe(g(6), "cpu", REF)
+    out["mode_restored"] = (spec, lambda c, got, s=spec, w=want, e=losses: S.score_mode_restored(c, got, w, s, e))
+    spec, want, initial = S.zero_grad_probe(g(7), "cpu", REF)
+    out["zero_grad"] = (spec, lambda c, got, s=spec, w=want, i=initial: S.score_zero_grad(c, got, w, s, i))
+    for i, (sched, opt, dtype) in enumerate(S.SCHEDULERS):
+        spec, want = S.scheduler_probe(g(8 + i), dtype, "cpu", REF, opt, sched)
+        out[f"scheduler-{sched[0]}"] = (spec, lambda c, got, s=spec, w=want: S.score_scheduler(c, got, w, s))
+    for i, (kind, dtype) in enumerate((("rises", torch.float64), ("plateau", torch.float32))):
+        spec, want = S.stopping_probe(g(10 + i), dtype, "cpu", REF, kind)
+        out[f"early_stopping-{kind}"] = (spec, lambda c, got, s=spec, w=want: S.score_early_stopping(c, got, w, s))
+    return out
+
+
+PROBES = _probes()
+
+# The slips each group is about. A slip costs points in the probes of its own group and
+# in no other; the one coupling is the dropped last batch, which also changes the mean
+# per example over the epoch (fewer examples are counted), the loss accounting's number.
+OWN = {
+    "minibatches": {"no_shuffle", "same_perm", "global_rng", "drop_last"},
+    "loss_accounting": {"batch_means", "drop_last"},
+    "eval_mode": {"no_eval"},
+    "mode_restored": {"train_once", "never_train"},
+    "zero_grad": {"no_zero_grad", "zero_grad_per_epoch", "zero_grad_late"},
+    "scheduler": {"sched_per_batch", "sched_before", "sched_never"},
+    "early_stopping": {"es_train_loss", "es_ignore_stop"},
+}
+
+
+def _outcome(probe, bug):
+    spec, score = PROBES[probe]
+    check = Checker()
+    got = H.run_training(_slip_train(bug), spec)
+    try:
+        score(check, got)
+    except GradeFailure as failure:
+        return False, check, failure
+    return check.state.credit == 1.0, check, None
+
+
+@pytest.mark.parametrize("bug", (None,) + SLIPS)
+@pytest.mark.parametrize("probe", list(PROBES))
+def test_each_slip_costs_points_only_in_its_own_group(probe, bug):
+    group = probe.split("-")[0]
+    if (group, bug) == ("minibatches", "drop_last") and PROBES[probe][0]["train"][0].shape[0] % \
+            PROBES[probe][0]["batch_size"] == 0:
+        pytest.skip("no shorter last batch to drop")
+    passed, check, failure = _outcome(probe, bug)
+    if bug in OWN[group]:
+        assert not passed, f"{bug} kept the points of {probe}"
+    else:
+        assert passed, f"{bug} lost the points of {probe}: {failure and failure.message}"
+    if bug == "no_no_grad" and group == "eval_mode":
+        assert any("no_grad" in note for note in check.state.notes)
+
+
+def test_forged_records_earn_nothing():
+    """A run whose records are perfect (the reference's) but whose loop is wrong loses the
+    points all the same: the records never decide credit."""
+    for probe, bug in [("zero_grad", "no_zero_grad"), ("scheduler-StepLR", "sched_per_batch"),
+                       ("mode_restored", "train_once"), ("eval_mode-dropout", "no_eval"),
+                       ("minibatches", "same_perm"), ("early_stopping-rises", "es_ignore_stop")]:
+        spec, score = PROBES[probe]
+        honest = H.run_training(ref.train, spec)
+        got = H.run_training(_slip_train(bug), spec)
+        forged = dict(got, events=honest["events"], epoch_states=honest["epoch_states"])
+        with pytest.raises(GradeFailure):
+            score(Checker(), forged)
+        score(Checker(), honest)
+
+
+def test_oversized_returns_fail_cleanly():
+    """What the worker returns is bounded before it is read: too long a history, too many
+    records, records of the wrong form."""
+    spec, score = PROBES["loss_accounting"]
+    honest = H.run_training(ref.train, spec)
+    long = dict(honest, history={k: [0.5] * 200_000 for k in honest["history"]})
+    with pytest.raises(GradeFailure, match="entries for at most"):
+        score(Checker(), long)
+    flood = dict(honest, events=[{"ev": "forward"}] * 200_000)
+    assert not SUITE.Record(flood).readable
+    score(Checker(), flood)  # the hints go, the score stays
+    junk = dict(honest, events=[None, 3, {"ev": ["step"]}, {"ev": "step", "grads": "fresh", "lr": "x"},
+                                {"ev": "forward", "kind": "train", "training": True, "grad": True, "n": 2,
+                                 "rows": list(range(10_000))}])
+    rec = SUITE.Record(junk)
+    assert rec.readable and len(rec.events) == 1 and rec.events[0]["rows"] is None
+    score(Checker(), junk)
+    with pytest.raises(GradeFailure, match="record of the run"):
+        SUITE.envelope(Checker(), [1, 2, 3], spec)
 
 
 def test_harness_collect_and_stopper_drivers():
@@ -407,3 +667,23 @@ def test_pairs_of_all_small_batches():
     for n, b in itertools.product(range(1, 7), range(1, 8)):
         sizes = [len(yb) for _, yb in ref.iterate_minibatches(X[:n], y[:n], b, shuffle=False)]
         assert sizes == [b] * (n // b) + ([n % b] if n % b else [])
+
+
+def test_part_one_bounds_what_it_reads():
+    """iterate_minibatches' and EarlyStopping's drivers' returns are bounded too: rows are
+    looked up by their bytes (no N x rows matrix), batches over N rows or too many batches
+    are refused before any matching, and a stopper record of the wrong form fails."""
+    part1 = _load_suite("test_training")
+    X, y = _data(6)
+    batches = [[X[[2, 0]], y[[2, 0]]], [X[[5]], y[[5]]], [torch.zeros(1, 3, dtype=X.dtype), y[:1]]]
+    assert part1._rows(batches, X) == [[2, 0], [5], [-1]]
+    assert part1._rows([[X.repeat(50, 1), y.repeat(50)]], X) is None
+    want = H.collect_minibatches(ref.iterate_minibatches, X, y, batch_size=4, shuffle=True, generator_seed=1)
+    with pytest.raises(GradeFailure, match="yielded 200000 batches"):
+        part1._check_batches(Checker(), [[X, y]] * 200_000, want, X, 4, "iterate_minibatches(...)")
+    good = H.run_early_stopping(ref.EarlyStopping, {"patience": 1}, [1.0, 2.0])
+    assert part1.stopper_record(Checker(), good, {"patience": 1}, [1.0, 2.0]) is good
+    for bad in (None, [], {"initial": {}, "calls": []}, dict(good, calls=good["calls"] * 100_000),
+                dict(good, calls=[{"best": [1.0], "best_step": 0, "stop": False}] * 2)):
+        with pytest.raises(GradeFailure, match="record of 2 calls"):
+            part1.stopper_record(Checker(), bad, {"patience": 1}, [1.0, 2.0])
