@@ -10,7 +10,9 @@ uid, seccomp) can stop fails here until that isolation exists.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import py_compile
 import secrets
 import shutil
@@ -126,6 +128,14 @@ def render_case(case: dict, dest: Path, values: dict[str, str]) -> None:
                 content = _render(content, values)
                 data = Path(content[5:]).read_bytes() if content.startswith("file:") else content.encode()
                 archive.writestr(zipfile.ZipInfo(_render(member, values)), data)
+    for name, spec in (generate.get("magic_notebook") or {}).items():
+        code = (dest / spec["code"]).read_text(encoding="utf-8")
+        magics = "".join("%time pass\n" if i % 2 else "!echo magic\n" for i in range(int(spec["magics"])))
+        notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": magics},
+            {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": code},
+        ]}
+        (dest / name).write_text(json.dumps(notebook), encoding="utf-8")
     for module, origin in (generate.get("pyc") or {}).items():
         cfile = dest / "__pycache__" / f"{module}.{sys.implementation.cache_tag}.pyc"
         py_compile.compile(
@@ -276,10 +286,15 @@ def test_hostile_earns_only_its_honest_parts(batch, name):
     expected = expected_points(CASES[name])
     got = {g: group_points(result, g) for g in GROUPS}
     assert got == pytest.approx(expected), messages(result)[:1500]
-    assert result.score <= sum(expected.values()) + 1e-9
+    penalty = float(CASES[name].get("penalty", 0))
+    assert result.score == pytest.approx(sum(expected.values()) - penalty), (result.score, result.flags)
     fragment = CASES[name].get("message")
     if fragment:
-        assert fragment in messages(result)
+        assert re.search(fragment, messages(result)), messages(result)[:1500]
+    if CASES[name].get("flag"):
+        assert any(re.search(CASES[name]["flag"], f) for f in result.flags), result.flags
+    if CASES[name].get("no_flag"):
+        assert not any(re.search(CASES[name]["no_flag"], f) for f in result.flags), result.flags
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -292,3 +307,23 @@ def test_nothing_leaks(batch, name):
 def test_marker_folder_stays_empty(batch):
     # any case may have written here; the per-case test names which did
     assert batch.leaks["(marker folder)"] == []
+
+
+# Control characters a terminal would act on: C0 but the line breaks the reports make,
+# DEL, C1, and the bidi overrides. The student's text must reach every output escaped.
+_RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_student_text_reaches_every_output_escaped(batch, tmp_path):
+    from grader.reports import csv_text, gradescope_document, render_details, render_table
+
+    results = [batch.results[n] for n in batch.order]
+    texts = {"table": render_table(results), "csv": csv_text(results).replace("\r\n", "\n")}  # CSV's own line ends
+    texts.update({f"details {r.id}": render_details(r) for r in results})
+    texts.update({f"gradescope {r.id}": json.dumps(gradescope_document(r), ensure_ascii=False) for r in results})
+    for where, text in texts.items():
+        assert not _RAW.search(text), f"{where}: {_RAW.search(text).group()!r} reached the output"
+    details = render_details(batch.results["terminal_escapes"])
+    assert "\\x1b[2J" in details and "ALL TESTS PASSED" in details
+    forged = [line for line in details.splitlines() if "10/10    10/10" in line]
+    assert forged and all("PASSED" in line for line in forged)  # the forged row stays inside the message
