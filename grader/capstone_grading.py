@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.capstone import (
+    PARAM_NAMES,
     PART_FUNCTIONS,
     PARTS,
     WORKER_PARTS,
@@ -48,6 +49,7 @@ from grader.capstone import (
     served_functions,
     unflatten,
 )
+from grader.errors import StudentFailure
 
 UPDATE_COSINE = 0.8
 GRADIENT_COSINE = 0.5
@@ -161,14 +163,19 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(a @ b) / (na * nb)
 
 
+def _block(sizes: tuple[int, int, int], name: str) -> slice:
+    """Where parameter ``name`` lies in a flattened parameter vector."""
+    lengths = [int(torch.Size(shape).numel()) for shape in param_shapes(sizes)]
+    k = PARAM_NAMES.index(name)
+    return slice(sum(lengths[:k]), sum(lengths[:k + 1]))
+
+
 def check_updates(run: Run, spec: PipelineSpec, sizes: tuple[int, int, int]) -> str | None:
     """Every reported step is an Adam step on the reported gradients: Adam is run here,
     and each update must point its way (overall and for W1 and W2) and be no larger than
     MAX_STEP_LR learning rates for any weight. One pass over the steps, in float64."""
-    n_in, hidden, n_out = sizes
-    start_w2 = hidden * n_in + 3 * hidden
-    blocks = {"all weights": slice(None), "W1": slice(0, hidden * n_in),
-              "W2": slice(start_w2, start_w2 + n_out * hidden)}
+    hidden = sizes[1]
+    blocks = {"all weights": slice(None), "W1": _block(sizes, "W1"), "W2": _block(sizes, "W2")}
     b1, b2 = BETAS
     prev = flatten(full_params(run.initial, hidden)).double()
     m = torch.zeros_like(prev)
@@ -483,8 +490,6 @@ def evaluate(
     """Train the student's pipeline, check the run, score its test accuracy (computed here)
     against the reference's, and when it falls short find the part whose reference
     version recovers it."""
-    from grader.errors import StudentFailure
-
     ref = reference_history(reference, spec, data_seed)
     ref_acc = _final(ref)
     curves = {

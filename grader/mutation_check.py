@@ -808,15 +808,16 @@ def _exempt(fn: _Function, topic: str) -> set[str]:
     return out
 
 
-def find_mutations(source: str, topic: str) -> dict[str, list[MutationFinding]]:
-    """Findings by qualified function name (only functions with findings appear).
-    Raises SyntaxError for source that does not parse (like static_check.check_source);
-    the training topic (not manual) and unknown topics give {}."""
+def find_mutations(source: str, topic: str, tree: ast.Module | None = None) -> dict[str, list[MutationFinding]]:
+    """Findings by qualified function name (only functions with findings appear;
+    ``tree``: the source already parsed, which is only read). Raises SyntaxError for
+    source that does not parse (like static_check.check_source); the training topic (not
+    manual) and unknown topics give {}."""
     info = TOPICS.get(topic)
     if info is None or not info.manual:
         return {}
     with _collector_paused():
-        return _analyse(ast.parse(source), source, topic)
+        return _analyse(tree if tree is not None else ast.parse(source), source, topic)
 
 
 @contextmanager

@@ -318,12 +318,13 @@ def _own_methods(tree: ast.AST) -> frozenset[str]:
     )
 
 
-def check_source(source: str, topic: str) -> list[Finding]:
-    """Forbidden uses in one topic's source, sorted by line. Raises SyntaxError."""
+def check_source(source: str, topic: str, tree: ast.Module | None = None) -> list[Finding]:
+    """Forbidden uses in one topic's source, sorted by line (``tree``: the source already
+    parsed, which is only read). Raises SyntaxError."""
     info = TOPICS.get(topic)
     if info is None or not info.manual:
         return []
-    tree = ast.parse(source)
+    tree = tree if tree is not None else ast.parse(source)
     scanner = _Scanner(info.allowed_methods, _own_methods(tree))
     scanner.scan(tree)
     return sorted(scanner.findings)

@@ -28,6 +28,7 @@ from grader.notebook import notebook_to_source
 from grader.mutation_check import MutationFinding, find_mutations
 from grader.static_check import Finding, check_source
 from grader.textsafe import safe_filenames, terminal
+from grader.topics import TOPICS
 
 MAX_SOURCE_BYTES = 2 << 20
 MAX_NOTEBOOK_BYTES = 20 << 20
@@ -309,8 +310,11 @@ def _take_topic(prepared: Prepared, folder: Path, topic: str) -> str | None:
     prepared.present.add(topic)
     prepared.formats[topic] = fmt
     try:
-        prepared.findings[topic] = check_source(source, topic)
-        prepared.mutations[topic] = find_mutations(source, topic)
+        # both checks read the same tree (only the manual topics' files are checked)
+        info = TOPICS.get(topic)
+        tree = ast.parse(source) if info is not None and info.manual else None
+        prepared.findings[topic] = check_source(source, topic, tree)
+        prepared.mutations[topic] = find_mutations(source, topic, tree)
     except SyntaxError as exc:
         prepared.broken[topic] = _syntax_error(topic, fmt, source, exc)
         return None

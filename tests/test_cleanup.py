@@ -113,20 +113,16 @@ def open_tmp():
     remove_tree(folder)
 
 
-def _as_nobody(work: Path, body: Callable[[Path], dict]) -> dict:
-    """``body(work)`` run as an ordinary user (root is exempt from permissions)."""
-    if not IS_ROOT:
-        return body(work)
+def _in_child(body: Callable[[], dict]) -> dict:
+    """``body()`` run in a forked child; what it returns comes back as JSON (an exception
+    as ``{"error": ...}``)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 0
         try:
             os.close(read)
-            os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)
-            os.write(write, json.dumps(body(work)).encode())
+            os.write(write, json.dumps(body()).encode())
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
             os.write(write, json.dumps({"error": repr(exc)}).encode())
             code = 1
@@ -137,6 +133,20 @@ def _as_nobody(work: Path, body: Callable[[Path], dict]) -> dict:
         data = fh.read()
     os.waitpid(pid, 0)
     return json.loads(data)
+
+
+def _as_nobody(work: Path, body: Callable[[Path], dict]) -> dict:
+    """``body(work)`` run as an ordinary user (root is exempt from permissions)."""
+    if not IS_ROOT:
+        return body(work)
+
+    def demoted() -> dict:
+        os.setgroups([])
+        os.setresgid(NOBODY, NOBODY, NOBODY)
+        os.setresuid(NOBODY, NOBODY, NOBODY)
+        return body(work)
+
+    return _in_child(demoted)
 
 
 def _locked_tree(work: Path) -> dict:
@@ -186,30 +196,17 @@ def test_another_file_system_inside_the_tree_is_left_alone(tmp_path):
 
     top = tmp_path / "job"
     (top / "mnt").mkdir(parents=True)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a private mount namespace, so the mount never shows outside this test
-        code = 0
-        try:
-            os.close(read)
-            if isolation.load_libc().unshare(isolation.CLONE_NEWNS) != 0:
-                os.write(write, b'{"skip": true}')
-                os._exit(0)
-            isolation._mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
-            isolation._mount("tmpfs", str(top / "mnt"), "tmpfs", 0, "size=1m")
-            (top / "mnt" / "inside").write_text("x")
-            report = remove_tree(top)
-            kept = (top / "mnt" / "inside").exists()
-            os.write(write, json.dumps({"describe": report.describe(), "kept": kept}).encode())
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            os.write(write, json.dumps({"error": repr(exc)}).encode())
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        seen = json.loads(fh.read())
-    os.waitpid(pid, 0)
+
+    def in_private_mounts() -> dict:  # the mount never shows outside this test
+        if isolation.load_libc().unshare(isolation.CLONE_NEWNS) != 0:
+            return {"skip": True}
+        isolation._mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
+        isolation._mount("tmpfs", str(top / "mnt"), "tmpfs", 0, "size=1m")
+        (top / "mnt" / "inside").write_text("x")
+        report = remove_tree(top)
+        return {"describe": report.describe(), "kept": (top / "mnt" / "inside").exists()}
+
+    seen = _in_child(in_private_mounts)
     if seen.get("skip"):
         pytest.skip("this machine refuses a new mount namespace")
     assert seen == {"describe": "left mnt: another file system is mounted there", "kept": True}
