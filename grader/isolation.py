@@ -262,18 +262,22 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def become_init_parent(on_child: Callable[[], None]) -> None:
+def become_init_parent(on_child: Callable[[], None], keep: tuple[int, ...] = ()) -> None:
     """Fork the namespace's process 1 and wait for it, mirroring how it ended.
 
     The caller (already in a new PID namespace) stays outside it as a plain waiter; when
-    process 1 ends, the kernel kills everything else in the namespace.
+    process 1 ends, the kernel kills everything else in the namespace. The waiter closes
+    every descriptor but the standard ones and ``keep``, which process 1 closes instead
+    (the write end of a pipe process 1 watches to learn that the waiter is gone).
     """
     pid = os.fork()
     if pid == 0:
+        for fd in keep:
+            os.close(fd)
         on_child()
         os._exit(70)
     for fd in open_fds():
-        if fd > 2:
+        if fd > 2 and fd not in keep:
             try:
                 os.close(fd)
             except OSError:

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from grader.errors import UsageError
 from grader.reports import submission_from_dict, submission_to_dict
@@ -59,17 +59,28 @@ class Journal:
             if not journal.done and Path(json_path).is_file():
                 journal.done = _read_final(Path(json_path), fingerprint)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as fh:  # rewritten whole: no duplicates, no torn line
-            fh.write(json.dumps({"journal": JOURNAL_SCHEMA, "fingerprint": fingerprint}) + "\n")
-            for result in journal.done.values():
-                fh.write(json.dumps({"result": submission_to_dict(result)}) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        # rewritten whole (no duplicates, no torn line) into a new private file, renamed
+        # over the old one: a crash meanwhile leaves the old journal as it was
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}")
+        try:
+            with _private(tmp, os.O_EXCL) as fh:
+                fh.write(json.dumps({"journal": JOURNAL_SCHEMA, "fingerprint": fingerprint}) + "\n")
+                for result in journal.done.values():
+                    fh.write(json.dumps({"result": submission_to_dict(result)}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
         return journal
 
     def record(self, result: SubmissionResult) -> None:
         self.done[result.id] = result
-        with open(self.path, "a", encoding="utf-8") as fh:
+        with _private(self.path, os.O_APPEND) as fh:
             fh.write(json.dumps({"result": submission_to_dict(result)}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -80,6 +91,19 @@ class Journal:
             self.path.unlink()
         except FileNotFoundError:
             pass
+
+
+def _private(path: Path, flag: int) -> IO[str]:
+    """Open the journal for writing, created 0600 whatever the umask.
+
+    The results files follow the umask, so the staff can share them; the journal does
+    not. ``--resume`` takes its lines as grades already given without grading them
+    again, so no one else may be able to write to it (with a umask of 002, anyone in a
+    shared folder's group could add grades to a group-writable journal); it is a run's
+    working file, removed once the results are written, that no one else needs to read.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flag | getattr(os, "O_CLOEXEC", 0), 0o600)
+    return os.fdopen(fd, "a" if flag & os.O_APPEND else "w", encoding="utf-8")
 
 
 def _read(path: Path, fingerprint: str) -> dict[str, SubmissionResult]:

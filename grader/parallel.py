@@ -12,6 +12,12 @@ once more on another process; a submission that ends a second process gets an er
 result saying so, and the run goes on. Each process keeps its temporary files (job
 folders included) in a folder of its own (its ``TMPDIR``), which the parent removes
 after the process ends, so a dead process leaves no submission's files behind.
+
+Grading processes die with the parent, however it ends (``kill -9`` included): each
+watches a pipe whose only write end the parent holds, and ends itself (its fork server
+and workers follow it) when that pipe reads end of file. The parent starts them from its
+slot threads, so the kernel's parent-death signal, which fires when the *thread* that
+started a process ends, is not used for them.
 """
 
 from __future__ import annotations
@@ -108,11 +114,20 @@ class _Process:
         os.chmod(self.tmp, 0o711)  # workers pass through to their job folders
         self.log: IO[str] = open(log_path, "w+", encoding="utf-8", errors="replace")
         root = str(Path(__file__).resolve().parent.parent)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, root],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
-            env={**os.environ, "TMPDIR": self.tmp},
-        )
+        # the process holds the read end; this one the only write end (not inheritable,
+        # and no other child gets it: Popen closes every descriptor not passed)
+        lifeline, self.lifeline = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", _BOOT, root, str(lifeline)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
+                env={**os.environ, "TMPDIR": self.tmp}, pass_fds=[lifeline],
+            )
+        except BaseException:
+            os.close(self.lifeline)
+            raise
+        finally:
+            os.close(lifeline)
         self.silent_for: float | None = None  # set when the watchdog ended it
         self.send(header)
 
@@ -184,6 +199,10 @@ class _Process:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        try:
+            os.close(self.lifeline)  # only now: it would end the process at once
+        except OSError:
+            pass
         self.log.close()
         remove_tree(self.tmp)
 
@@ -348,11 +367,35 @@ def _collect(
     return (errors, lost) if remaining else None
 
 
+def _exit_with_parent(lifeline: int) -> None:
+    """End this process as soon as ``lifeline`` reads end of file: the parent is gone.
+
+    A daemon thread waits on it, whatever the main thread is doing. Nothing is cleaned up
+    here: the fork server sees its control socket close (and gets its parent-death
+    signal) and kills the workers; the parent would have removed this process's files.
+    """
+
+    def watch() -> None:
+        while True:
+            try:
+                if os.read(lifeline, 64):
+                    continue  # nothing is ever written; ignore it if something is
+            except InterruptedError:
+                continue
+            except OSError:
+                pass
+            os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def serve() -> None:
     """Entry point of a grading process (see module docstring)."""
     from grader.engine import grade_in_process
     from grader.errors import GraderError as _GraderError
 
+    if len(sys.argv) > 1:
+        _exit_with_parent(int(sys.argv[1]))
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but results on the real stdout
     header = json.loads(sys.stdin.readline())

@@ -103,10 +103,24 @@ def results_document(results: Iterable[SubmissionResult], meta: dict[str, Any] |
 
 
 def atomic_write(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never half."""
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
+
+    The file gets the mode ``open()`` gives a new file (0666 less the umask, or what the
+    folder's default ACL says), not ``mkstemp``'s 0600, which would lock the other staff
+    out of results in a shared course folder. A file it replaces does not pass on its
+    mode: the result is a new file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for attempt in range(100):
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask, as open() does
+            break
+        except FileExistsError:
+            if attempt == 99:
+                raise
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -122,8 +123,12 @@ class Zygote:
             "import sys; sys.path.insert(0, sys.argv.pop(1)); import runpy; "
             "runpy.run_module('grader.zygote', run_name='__main__', alter_sys=True)"
         )
+        # The fork server dies with this process through a signal the kernel sends when
+        # the thread that started it ends: only the main thread lasts as long as the
+        # process. Started from another thread, it ends when the control socket closes.
+        on_main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, self._tmp.name, str(child.fileno())],
+            [sys.executable, "-I", "-c", code, self._tmp.name, str(child.fileno()), str(os.getpid() if on_main else 0)],
             pass_fds=[child.fileno()],
             env=_minimal_env(),
             stdin=subprocess.DEVNULL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import select
 import signal
 import sys
 from typing import Any
@@ -23,9 +24,38 @@ def _prctl(option: int, arg: int) -> bool:
         return False
 
 
-def die_with_parent() -> bool:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux)."""
-    return _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def die_with_parent(sig: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux).
+
+    Precisely: when the *thread* that forked this process ends, which is why only
+    processes forked from a thread that lasts as long as its process (the main thread of
+    the fork server or of a grading process) use it. A fork clears it in the child, and
+    so does a change of user.
+    """
+    return _prctl(_PR_SET_PDEATHSIG, sig)
+
+
+def stay_with_parent(parent: int | None = None, lifeline: int | None = None, sig: int = signal.SIGKILL) -> None:
+    """Arm the parent-death signal, then end this process at once if the parent is gone.
+
+    The kernel sends nothing for a parent that died before the signal was armed, so the
+    parent is looked for afterwards: ``parent`` is its pid, which ``getppid()`` no longer
+    returns once it died. Process 1 of a PID namespace cannot tell that way (its parent
+    lives outside the namespace, and ``getppid()`` is 0 either way): it passes
+    ``lifeline``, the read end of a pipe whose only write end its parent holds, which
+    reads end of file once the parent is gone. Elsewhere than Linux no signal is armed
+    and only the check is made.
+    """
+    die_with_parent(sig)
+    if lifeline is not None:
+        try:
+            gone = bool(select.select([lifeline], [], [], 0)[0])
+        except (OSError, ValueError):
+            gone = True
+    else:
+        gone = parent is not None and os.getppid() != parent
+    if gone:
+        os._exit(1)
 
 
 def _limit(name: str, soft: int, hard: int | None = None) -> None:
@@ -83,13 +113,15 @@ def _process_budget(extra: int) -> int | None:
     return tasks + extra
 
 
-def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
-    """Become a sandboxed worker and serve until told to stop; never returns."""
+def run_worker(cfg: dict[str, Any], fds: list[int], parent: int | None = None) -> None:
+    """Become a sandboxed worker and serve until told to stop; never returns.
+
+    ``parent`` is the fork server's pid: the worker dies with it (SIGKILL)."""
     code = 0
     try:
         req_fd, resp_fd, log_fd = fds
         os.setsid()
-        die_with_parent()
+        stay_with_parent(parent)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
@@ -126,10 +158,15 @@ def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
             except OSError:
                 entered = False
             if entered:
-                isolation.become_init_parent(lambda: _confine(cfg, req_fd, resp_fd, report, True))
+                stay_with_parent(parent)  # entering a user namespace may have disarmed it
+                # process 1 watches the end this process (its parent) keeps open
+                lifeline, held = os.pipe()
+                isolation.become_init_parent(
+                    lambda: _confine(cfg, req_fd, resp_fd, report, True, lifeline=lifeline), keep=(held,)
+                )
         else:
             report.skip("pid_ns", "turned off")
-        _confine(cfg, req_fd, resp_fd, report, False)
+        _confine(cfg, req_fd, resp_fd, report, False, parent=parent)
     except BaseException as exc:
         _say(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         code = 70
@@ -137,10 +174,23 @@ def run_worker(cfg: dict[str, Any], fds: list[int]) -> None:
         os._exit(code)
 
 
-def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.Report, namespaced: bool) -> None:
-    """Apply the remaining layers, tell the grader which are on, then serve."""
+def _confine(
+    cfg: dict[str, Any],
+    req_fd: int,
+    resp_fd: int,
+    report: isolation.Report,
+    namespaced: bool,
+    parent: int | None = None,
+    lifeline: int | None = None,
+) -> None:
+    """Apply the remaining layers, tell the grader which are on, then serve.
+
+    ``parent`` (the fork server's pid) or ``lifeline`` (process 1 of a PID namespace: see
+    :func:`stay_with_parent`) tell whether the parent is still there."""
     code = 0
     try:
+        if namespaced:
+            stay_with_parent(lifeline=lifeline)  # a fork does not keep the signal
         iso = cfg.get("isolation") or {}
         scratch, submission = cfg["scratch"], cfg["submission"]
         uid = iso.get("user")
@@ -153,7 +203,6 @@ def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.R
             isolation.hand_over(uid, [scratch], [submission], [os.path.dirname(scratch)])
         view = None
         if namespaced:
-            die_with_parent()
             report.add("pid_ns", "sees only its own processes; all of them die with it")
             view = _build_view(cfg, iso, report, uid if real_root else None)
         else:
@@ -165,10 +214,15 @@ def _confine(cfg: dict[str, Any], req_fd: int, resp_fd: int, report: isolation.R
                 report.add("user", f"dedicated uid {uid}")
             except OSError as exc:
                 report.skip("user", str(exc))
+            # a change of user disarms the parent-death signal: arm it again (prctl is
+            # still allowed: seccomp comes last)
+            stay_with_parent(parent, lifeline)
         elif uid is None:
             report.skip("user", "turned off or unusable here")
         else:
             report.skip("user", "not root: the grader's own user (in a user namespace when available)")
+        if lifeline is not None:
+            os.close(lifeline)  # student code gets no descriptor of the parent's
         apply_limits(cfg)
         report.add("rlimits", _limits_text(cfg))
         _prctl(_PR_SET_DUMPABLE, 0)

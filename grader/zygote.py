@@ -1,12 +1,21 @@
 """A warm fork server: a fresh interpreter that has imported torch and nothing secret.
 
-The grader starts it with ``python -I -m grader.zygote FD`` and a minimal environment,
+The grader starts it with ``python -I -m grader.zygote FD PID`` and a minimal environment,
 then asks it over the UNIX socket FD to fork one worker per submission. Forking from
 here costs milliseconds instead of a torch import, and because this interpreter never
 loaded the reference or the hidden suites, no worker can find them in its memory.
 
 Torch runs single-threaded here before its first operation: a fork taken after OpenMP
 started its thread pool hangs at the child's first parallel operation.
+
+It dies with the grader. The grader passes its pid when it started this process from its
+main thread; the kernel then sends SIGTERM here the moment the grader ends, even while
+torch is still being imported (``PR_SET_PDEATHSIG``), and the handler kills every
+worker's process group before this process ends. The signal fires when the *thread*
+that started this process ends, so a grader that starts it from another thread passes 0
+and none is armed; this process then ends when the control socket reaches end of file,
+which the main loop watches. The workers it forks die with it (see
+:func:`grader.sandbox_child.stay_with_parent`).
 """
 
 from __future__ import annotations
@@ -19,6 +28,24 @@ import signal
 import socket
 import struct
 import sys
+
+from grader import sandbox_child  # light (no torch): the parent-death signal comes first
+
+
+class _GraderGone(BaseException):
+    """SIGTERM: the grader ended (or someone ended this process)."""
+
+
+def _on_sigterm(*_: object) -> None:
+    raise _GraderGone
+
+
+if __name__ == "__main__":
+    # SIGTERM's default action until main() handles it (an ignored SIGTERM is inherited
+    # across exec); this process has no workers to kill before then.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if len(sys.argv) > 2 and int(sys.argv[2]) > 0:
+        sandbox_child.stay_with_parent(int(sys.argv[2]), sig=signal.SIGTERM)
 
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
@@ -36,7 +63,7 @@ except RuntimeError:
 # every worker would pay again; pay it once here.
 import torch._dynamo  # noqa: E402,F401
 
-from grader import isolation, sandbox_child, wire, worker  # noqa: E402,F401  (preloaded for workers)
+from grader import isolation, wire, worker  # noqa: E402,F401  (preloaded for workers)
 
 _LEN = struct.Struct("<I")
 
@@ -67,7 +94,7 @@ def _recv(sock: socket.socket) -> tuple[dict, list[int]] | None:
 
 def main() -> None:
     ctrl = socket.socket(fileno=int(sys.argv[1]))
-    sandbox_child.die_with_parent()
+    me = os.getpid()
     children: set[int] = set()
     leases: dict[int, isolation.UidLease] = {}
     wake_r, wake_w = os.pipe()
@@ -77,8 +104,9 @@ def main() -> None:
     sel = selectors.DefaultSelector()
     sel.register(ctrl, selectors.EVENT_READ, "ctrl")
     sel.register(wake_r, selectors.EVENT_READ, "child")
-    _send(ctrl, {"op": "ready", "pid": os.getpid(), "torch": torch.__version__})
+    _send(ctrl, {"op": "ready", "pid": me, "torch": torch.__version__})
     try:
+        signal.signal(signal.SIGTERM, _on_sigterm)  # the finally below kills the workers
         while True:
             for key, _ in sel.select():
                 if key.data == "child":
@@ -97,7 +125,7 @@ def main() -> None:
                         ctrl.close()
                         for fd in (wake_r, wake_w):
                             os.close(fd)
-                        sandbox_child.run_worker(msg["config"], fds)
+                        sandbox_child.run_worker(msg["config"], fds, parent=me)
                     for fd in fds:
                         os.close(fd)
                     children.add(pid)
@@ -160,7 +188,10 @@ def _reap(ctrl: socket.socket, children: set[int], leases: dict[int, isolation.U
 
 if __name__ == "__main__":
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    main()
+    try:
+        main()
+    except _GraderGone:
+        pass
     # Nothing here needs the interpreter's shutdown (the workers are killed, the uid
     # leases are file locks the kernel releases): skipping it saves the grader most of a
     # second of waiting at the end of every run.
