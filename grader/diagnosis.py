@@ -8,6 +8,7 @@ reports the first one the student's output matches, and otherwise falls back on
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -138,6 +139,44 @@ def _scale_hint(a: torch.Tensor, e: torch.Tensor) -> str | None:
     return f"the result is {k:.4g} times the expected one: check constant factors such as 1/N, 1/2 or 2"
 
 
+def ignore_index_hint(ignore_index: int = -100) -> str:
+    """The hint for a target equal to ``ignore_index`` used as a class index (gather,
+    indexing, a one-hot row): a negative ignore_index is out of range for every class."""
+    which = "-100 by default" if ignore_index == -100 else f"{ignore_index} here"
+    return (
+        f"a target equals ignore_index ({which}) and was used as a class index: mask the ignored "
+        "targets out before indexing (valid = target != ignore_index; pick with torch.where(valid, target, 0)), "
+        "then give those rows a loss of 0 and leave them out of the mean"
+    )
+
+
+IGNORE_INDEX_HINT = ignore_index_hint()
+NEGATIVE_CLASS_HINT = (
+    "a negative class reached one_hot: targets equal to ignore_index (-100 by default) must be masked out "
+    "before one_hot (replace them by any valid class, then give those rows a loss of 0 and leave them out "
+    "of the mean)"
+)
+MATH_DOMAIN_HINT = (
+    "a math-module function got a number outside its domain: math.sqrt or math.log of a negative number, "
+    "math.log(0), math.pow(0, p) with p < 0, or math.pow of a negative base with a fractional power; check "
+    "the number passed at this call (a step count that starts at 0, a fan, gain or variance that can be 0 "
+    "or negative, a value already wrong earlier in the computation)"
+)
+
+# Exception messages that name their cause precisely, as (regular expression, hint),
+# searched case-sensitively anywhere in the message (an error reported inside another, a
+# callback's, still counts). They are checked before ERROR_HINTS, whose broader substrings
+# (e.g. "out of bounds") would otherwise answer first, and a suite with its own fallback
+# hint for a call should prefer them too (see specific_error_hint).
+ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
+    # gather, indexing, scatter, torch.eye(C)[target] (torch and numpy), index_select
+    (r"\bindex -100 is out of bounds\b|\bid=-100\b", IGNORE_INDEX_HINT),
+    (r"\bClass values must be non-negative\b", NEGATIVE_CLASS_HINT),  # one_hot
+    # math.sqrt(-1), math.log(0), math.pow(0, -0.5), math.acos(2); newer Pythons name the bound
+    (r"\bmath domain error\b|(^\s*|\bValueError: )expected a (nonnegative|positive) input(, got\b|$)",
+     MATH_DOMAIN_HINT),
+)
+
 # Substrings of common runtime errors and what they usually mean in this course.
 ERROR_HINTS: tuple[tuple[str, str], ...] = (
     ("a leaf Variable that requires grad is being used in an in-place operation",
@@ -161,7 +200,20 @@ def error_hint(type_name: str, message: str) -> str | None:
         return "the memory limit was reached: avoid building huge intermediate tensors"
     if type_name == "RecursionError":
         return "the recursion is too deep: use an explicit stack or loop"
+    specific = specific_error_hint(type_name, message)
+    if specific is not None:
+        return specific
     for needle, hint in ERROR_HINTS:
         if needle.lower() in message.lower():
+            return hint
+    return None
+
+
+def specific_error_hint(type_name: str, message: str) -> str | None:
+    """The hint of an ERROR_PATTERNS entry matching this exception, if any: a cause the
+    message names precisely (an ignored target used as an index, a math domain error),
+    which beats both the generic ERROR_HINTS and a suite's own guess for the call."""
+    for pattern, hint in ERROR_PATTERNS:
+        if re.search(pattern, message):
             return hint
     return None

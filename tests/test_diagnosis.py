@@ -3,7 +3,17 @@ from __future__ import annotations
 import torch
 
 from grader.compare import compare
-from grader.diagnosis import Mistake, generic_hint, likely_mistake
+from grader.diagnosis import (
+    IGNORE_INDEX_HINT,
+    MATH_DOMAIN_HINT,
+    NEGATIVE_CLASS_HINT,
+    Mistake,
+    error_hint,
+    generic_hint,
+    ignore_index_hint,
+    likely_mistake,
+    specific_error_hint,
+)
 
 
 def _hint(actual, expected):
@@ -60,3 +70,68 @@ def test_scalar_ratios_hint_only_whole_number_factors():
     assert "1/4 times" in _hint(e / 4, e)
     assert "wrong sign" in _hint(-e, e)
     assert _hint(e * 1.37, e) is None
+
+
+# ------------------------------------------------------------------ error hints
+
+def test_an_ignored_target_used_as_a_class_index_is_named():
+    for type_name, message in [
+        ("RuntimeError", "index -100 is out of bounds for dimension 1 with size 5"),  # gather, scatter
+        ("IndexError", "index -100 is out of bounds for dimension 0 with size 5"),  # logp[i, t], eye(C)[t]
+        ("IndexError", "index -100 is out of bounds for axis 1 with size 5"),  # numpy
+        ("RuntimeError", "INDICES element is out of DATA bounds, id=-100 axis_dim=5"),  # index_select
+        ("CallbackFailed", "f raised IndexError: index -100 is out of bounds for dimension 0 with size 3"),
+    ]:
+        hint = error_hint(type_name, message)
+        assert hint == IGNORE_INDEX_HINT == specific_error_hint(type_name, message), message
+        assert "ignore_index (-100 by default)" in hint and "mask" in hint
+    one_hot = error_hint("RuntimeError", "Class values must be non-negative.")
+    assert one_hot == NEGATIVE_CLASS_HINT and "ignore_index" in one_hot
+    assert "-1 here" in ignore_index_hint(-1) and "by default" not in ignore_index_hint(-1)
+
+
+def test_other_out_of_range_indices_keep_the_generic_hint():
+    generic = "an index is out of range: check the class indices and dims"
+    for message in ["index 7 is out of bounds for dimension 0 with size 5",
+                    "index -1 is out of bounds for dimension 1 with size 5",
+                    "index -1000 is out of bounds for dimension 0 with size 5",
+                    "index 100 is out of bounds for dimension 0 with size 5",
+                    "index -1001 is out of bounds for axis 0 with size 4"]:
+        assert error_hint("IndexError", message) == generic, message
+        assert specific_error_hint("IndexError", message) is None
+
+
+def test_math_domain_errors_are_explained():
+    for type_name, message in [
+        ("ValueError", "math domain error"),  # math.sqrt(-1), math.log(0), math.pow(0, -0.5)
+        ("ValueError", "expected a nonnegative input, got -1.0"),  # newer Pythons' math.sqrt
+        ("ValueError", "expected a positive input"),
+        ("CallbackFailed", "Value.__rtruediv__ raised ValueError: math domain error (autodiff.py:95 in __pow__)"),
+    ]:
+        hint = error_hint(type_name, message)
+        assert hint == MATH_DOMAIN_HINT, message
+        assert "outside its domain" in hint and "math.sqrt" in hint and "math.log(0)" in hint
+    # look-alikes from elsewhere are not math domain errors
+    assert error_hint("RuntimeError", "Expected a positive input size, got 0") is None
+    assert error_hint("ValueError", "the domain of f must be finite") is None
+
+
+def test_generic_error_hints_still_fire_for_their_own_cases():
+    cases = {
+        "a leaf Variable that requires grad is being used in an in-place operation.": "torch.no_grad",
+        "expected scalar type Double but found Float": "mixed dtypes",
+        "Expected all tensors to be on the same device, but found at least two devices": "device=x.device",
+        "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1": "shapes",
+        "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)": "transposed",
+        "unsupported operand type(s) for *: 'float' and 'NoneType'": "None",
+        "'NoneType' object has no attribute 'add_'": ".grad is None",
+        "float division by zero": "is 0 where it is divided by",
+        "index 5 is out of bounds for dimension 0 with size 5": "index is out of range",
+    }
+    for message, needle in cases.items():
+        hint = error_hint("RuntimeError", message)
+        assert hint is not None and needle in hint, (message, hint)
+        assert specific_error_hint("RuntimeError", message) is None
+    assert "stub" in error_hint("NotImplementedError", "")
+    assert "recursion" in error_hint("RecursionError", "maximum recursion depth exceeded")
+    assert error_hint("ValueError", "reduction must be 'mean', 'sum' or 'none'") is None

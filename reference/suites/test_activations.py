@@ -237,8 +237,8 @@ APPROX_IDS = ["default", "none", "tanh"]
 def _gelu_mistakes(xd: torch.Tensor, approximate: str | None, expected: torch.Tensor) -> list[Mistake]:
     if approximate == "tanh":
         return [
-            Mistake("approximate='tanh' was ignored: this is the exact (erf) GELU, but 'tanh' asks for "
-                    "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
+            Mistake("approximate='tanh' was ignored (or the two branches are swapped): this is the exact (erf) "
+                    "GELU, but 'tanh' asks for 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
                     value=lambda: _like(_gelu_exact(xd), expected)),
             Mistake("this is the sigmoid approximation x * sigmoid(1.702 x); approximate='tanh' asks for "
                     "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",
@@ -584,11 +584,25 @@ def test_gelu_grad(student, reference, check, gen, device, dtype, approximate, s
     nan = Mistake("nan or inf for large |x|: an exp overflows or 0 * inf appears; torch.erf and torch.tanh "
                   "are allowed, and exp(-x**2 / 2) is 0 (not nan) for large |x|", problem="nan")
     inf = Mistake(nan.hint, problem="inf")
+    s = _sig(1.702 * xd)
+    sigmoid_grad = s + 1.702 * xd * s * (1 - s)  # d/dx [x sigmoid(1.702 x)]
     if approximate == "tanh":
         t = torch.tanh(GELU_C * (xd + GELU_K * xd ** 3))
+        tanh_pdf = 0.5 * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * xd * xd)  # d/dx (1 + tanh(u)) / 2
+        mixed = ("approximate='tanh' asks for the tanh form in both terms of the derivative, (1 + t) / 2 + "
+                 "x * d/dx[(1 + t) / 2] = (1 + t) / 2 + x (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 x^2); "
+                 "one term here comes from the exact (erf) GELU, Phi(x) or phi(x)")
         mistakes = [
-            Mistake("approximate='tanh' was ignored: this is the derivative of the exact (erf) GELU",
+            Mistake("approximate='tanh' was ignored (or the two branches are swapped): this is the derivative "
+                    "of the exact (erf) GELU, Phi(x) + x phi(x), but 'tanh' asks for the derivative of the tanh "
+                    "approximation, (1 + t) / 2 + x (1 - t^2) / 2 * sqrt(2/pi) (1 + 3 * 0.044715 x^2) with "
+                    "t = tanh(sqrt(2/pi) (x + 0.044715 x^3))",
                     value=lambda: _like(_gelu_grad_exact(xd), expected)),
+            Mistake(mixed, value=lambda: _like(0.5 * (1 + t) + xd * pdf, expected)),
+            Mistake(mixed, value=lambda: _like(cdf + xd * tanh_pdf, expected)),
+            Mistake("this is the derivative of the sigmoid approximation x * sigmoid(1.702 x), but "
+                    "approximate='tanh' asks for the derivative of the tanh approximation",
+                    value=lambda: _like(sigmoid_grad, expected)),
             Mistake("the second term of the product rule is missing: d/dx [x (1 + tanh(u)) / 2] = "
                     "(1 + tanh(u)) / 2 + x / 2 * (1 - tanh(u)**2) * du/dx",
                     value=lambda: _like(0.5 * (1 + t), expected)),
@@ -604,9 +618,18 @@ def test_gelu_grad(student, reference, check, gen, device, dtype, approximate, s
         ]
     else:
         which = "called without approximate, the default 'none'" if approximate is None else "approximate='none'"
+        t = torch.tanh(GELU_C * (xd + GELU_K * xd ** 3))
+        tanh_pdf = 0.5 * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * xd * xd)
+        mixed = (f"{which} means the exact GELU in both terms of the derivative, Phi(x) + x * phi(x) with "
+                 f"phi(x) = exp(-x^2 / 2) / sqrt(2 pi); one term here comes from the tanh approximation")
         mistakes = [
             Mistake(f"this is the derivative of the tanh approximation, but {which} means the exact GELU: "
-                    f"Phi(x) + x * phi(x)", value=lambda: _like(_gelu_grad_tanh(xd), expected)),
+                    f"Phi(x) + x * phi(x) (use the tanh form only when approximate='tanh')",
+                    value=lambda: _like(_gelu_grad_tanh(xd), expected)),
+            Mistake(mixed, value=lambda: _like(0.5 * (1 + t) + xd * pdf, expected)),
+            Mistake(mixed, value=lambda: _like(cdf + xd * tanh_pdf, expected)),
+            Mistake(f"this is the derivative of the sigmoid approximation x * sigmoid(1.702 x), but {which} "
+                    f"means the exact GELU: Phi(x) + x * phi(x)", value=lambda: _like(sigmoid_grad, expected)),
             Mistake("the x * phi(x) term of the product rule is missing: d/dx [x Phi(x)] = Phi(x) + x phi(x), "
                     "phi(x) = exp(-x^2 / 2) / sqrt(2 pi)", value=lambda: _like(cdf, expected)),
             Mistake("the product rule gives Phi(x) + x * phi(x): the factor x on phi(x) is missing",

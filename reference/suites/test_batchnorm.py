@@ -16,7 +16,7 @@ import torch
 
 from grader import harness_batchnorm as hb
 from grader.compare import shape_str
-from grader.diagnosis import Mistake
+from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 
 pytestmark = pytest.mark.topic("batchnorm")
@@ -217,6 +217,9 @@ SHAPE_HINT = "the shapes do not line up: mean, var, gamma and beta have one valu
 
 def _crash_hint(err: StudentError, spec: dict) -> str | None:
     message = err.exc_message.lower()
+    specific = specific_error_hint(err.type_name, err.exc_message)
+    if specific is not None:  # e.g. math.sqrt of a negative variance: not a ValueError of its own
+        return specific
     if err.is_a("ValueError"):
         return ("a ValueError for a valid input: raise only in training with a single value per channel "
                 "(M = N * L or N * H * W equal to 1)")

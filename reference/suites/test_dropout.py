@@ -29,7 +29,7 @@ import math
 import pytest
 import torch
 
-from grader.diagnosis import Mistake
+from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 from grader.harness_dropout import binomial_interval, chi2_mean_interval, gaussian_z
 
@@ -60,13 +60,14 @@ def _kept(reference, t: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Ten
 
 
 def _call(check, fn, hint: str | None, *args, **kwargs):
-    """Call the student; an exception it raises fails the case with ``hint``."""
+    """Call the student; an exception it raises fails the case with ``hint``, unless its
+    message names its own cause (a math domain error, say)."""
     try:
         return fn(*args, **kwargs)
     except StudentError as err:
         if hint is None or err.type_name == "NotImplementedError":
             raise
-        check.fail(err.message, hint)
+        check.fail(err.message, specific_error_hint(err.type_name, err.exc_message) or hint)
 
 
 def _forward(check, student, x: torch.Tensor, p: float, training: bool, generator: torch.Generator):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.diagnosis import Mistake
+from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 
 # (N, d): a single example, tall, wide (N < d), square-ish, a single feature.
@@ -78,7 +78,7 @@ def _call(check, fn, *args, hint=None, **kwargs):
     except StudentError as err:
         if err.is_a("NotImplementedError") or hint is None:
             raise
-        check.fail(err.message[:400], hint)
+        check.fail(err.message[:400], specific_error_hint(err.type_name, err.exc_message) or hint)
 
 
 # ------------------------------------------------------------------- linear regression

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.diagnosis import Mistake
+from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 
 
@@ -22,7 +22,7 @@ def _call(check, fn, *args, hint=None, **kwargs):
     except StudentError as err:
         if err.is_a("NotImplementedError") or hint is None:
             raise
-        check.fail(err.message[:400], hint)
+        check.fail(err.message[:400], specific_error_hint(err.type_name, err.exc_message) or hint)
 
 
 # ------------------------------------------------------------------ numerical_gradient

@@ -9,12 +9,13 @@ buggy formula returns for the same inputs (in float64, on the case's device).
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.diagnosis import Mistake
+from grader.diagnosis import Mistake, ignore_index_hint, specific_error_hint
 from grader.errors import StudentError
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -399,14 +400,33 @@ CE_FORMULA = ("no common slip matches: check one row by hand, loss_n = -(1 - eps
               "- (eps / C) sum_c log softmax(x_n)[c]; 'mean' divides by the number of non-ignored rows")
 
 
+def _ignored_target_hint(err: StudentError, ignore_index: int) -> str | None:
+    """A hint when the exception comes from using an ignored target as a class index: a
+    negative ignore_index is out of range for every class, so gather, indexing and one-hot
+    rows fail on it (a non-negative one is a valid index and raises nothing)."""
+    if ignore_index >= 0:
+        return None
+    message = err.exc_message
+    if (re.search(rf"\bindex {ignore_index} is out of bounds\b|\bid={ignore_index}\b", message)
+            or re.search(r"\bclass values must be non-negative\b", message, flags=re.IGNORECASE)):
+        return ignore_index_hint(ignore_index)
+    return None
+
+
 def _call_hinted(check, fn, hint: str | None, *args, **kwargs):
-    """Call the student; an exception it raises fails the case with ``hint``."""
+    """Call the student. An exception from indexing with an ignored target (the call's
+    ignore_index, -100 by default) fails the case with a hint naming it; any other fails it
+    with ``hint`` unless its message names its own cause; with no hint it propagates."""
     try:
         return fn(*args, **kwargs)
     except StudentError as err:
-        if hint is None or err.type_name == "NotImplementedError":
+        if err.type_name == "NotImplementedError":
             raise
-        check.fail(err.message, hint)
+        found = (_ignored_target_hint(err, kwargs.get("ignore_index", -100))
+                 or (specific_error_hint(err.type_name, err.exc_message) if hint else None) or hint)
+        if found is None:
+            raise
+        check.fail(err.message, found)
 
 
 @pytest.mark.parametrize("n,c", [(7, 5), (3, 11), (1, 4)], ids=["7x5", "3x11", "1x4"])
@@ -538,7 +558,7 @@ def test_cross_entropy_ignore_index(student, reference, check, gen, device, dtyp
     if ignore_index != -100:
         kwargs["ignore_index"] = ignore_index
     expected = reference.losses.cross_entropy(x, t, **kwargs)
-    actual = student.losses.cross_entropy(x, t, **kwargs)
+    actual = _call_hinted(check, student.losses.cross_entropy, None, x, t, **kwargs)
     mistakes = []
     if which == "all" and reduction == "mean":
         mistakes.append(Mistake(
@@ -576,7 +596,7 @@ def test_cross_entropy_label_smoothing(student, reference, check, gen, device, d
         t[torch.tensor([2, 6])] = -100
     x, t = x.to(device), t.to(device)
     expected = reference.losses.cross_entropy(x, t, reduction=reduction, label_smoothing=eps)
-    actual = student.losses.cross_entropy(x, t, reduction=reduction, label_smoothing=eps)
+    actual = _call_hinted(check, student.losses.cross_entropy, None, x, t, reduction=reduction, label_smoothing=eps)
     check.close(actual, expected, scale=_scale_of(x), mistakes=[
         *_ce_mistakes(x, t, reduction, expected, eps=eps),
         _scalar_fallback(expected, CE_FORMULA),

@@ -276,8 +276,9 @@ SLIP_HINTS = {
     "wd_after_momentum": "weight decay must be added to the gradient BEFORE the momentum buffer: g = g + wd*p",
     "wd_decoupled": "SGD's weight_decay is an L2 term added to the gradient (g = g + wd*p), not a "
     "decoupled p *= 1 - lr*wd",
-    "eps_inside": "eps belongs OUTSIDE the square root: sqrt(v) + eps, not sqrt(v + eps) "
-    "(visible for coordinates with tiny gradients)",
+    "eps_inside": "eps belongs OUTSIDE the square root: divide by sqrt(v) + eps, not sqrt(v + eps), with v "
+    "Adagrad's sum of squares, RMSprop's square_avg (minus grad_avg^2 when centered) or Adam's bias-corrected "
+    "v (it shows where v is small, as for tiny gradients, or where eps is large)",
     "eps_1e-8": "use the eps hyperparameter from param_groups[0] (Adagrad's default is 1e-10), not a hard-coded 1e-8",
     "no_lr_decay": "lr_decay was ignored: clr = lr / (1 + (t - 1) * lr_decay)",
     "lr_decay_t": "off by one in Adagrad's lr_decay: clr = lr / (1 + (t - 1) * lr_decay), so the first step uses lr",

@@ -145,8 +145,10 @@ def test_inverse_sqrt_warmup(student, reference, check, d_model, warmup_steps):
         "the factor is d_model^-0.5 (one over the square root of d_model)":
             lambda t: min((t + 1) ** -0.5, (t + 1) * w**-1.5),
     }
-    hints = [("division by zero", "off by one: n = t + 1, so t = 0 must not divide by zero"),
-             ("cannot be raised to a negative power", "off by one: n = t + 1, so t = 0 must not divide by zero")]
+    off_by_one = "off by one: n = t + 1, so t = 0 must not divide by zero"
+    hints = [("division by zero", off_by_one),
+             ("cannot be raised to a negative power", off_by_one),  # 0 ** -0.5
+             ("math domain error", off_by_one)]  # math.pow(0, -0.5)
     for t in ts:  # this schedule has no lr0: call it with its own arguments
         try:
             got = student.optimizers.inverse_sqrt_warmup(t, d_model, warmup_steps=warmup_steps)
@@ -181,7 +183,7 @@ BAD_SCHEDULE_CALLS = [
 
 @pytest.mark.parametrize(
     "fn,args,kwargs,match", BAD_SCHEDULE_CALLS,
-    ids=[f"{fn}-{m.strip(chr(92)).strip('b')}" for fn, _, _, m in BAD_SCHEDULE_CALLS],
+    ids=[f"{fn}-bad_{m.replace(chr(92) + 'b', '')}" for fn, _, _, m in BAD_SCHEDULE_CALLS],
 )
 def test_schedule_bad_arguments(student, check, fn, args, kwargs, match):
     with check.raises(ValueError, match=match,

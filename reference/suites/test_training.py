@@ -478,7 +478,7 @@ def test_early_stopping_mode_max(student, reference, check, gen, kwargs, metrics
 BAD_STOPPERS = [
     ("patience=-1", {"patience": -1}, r"patience"),
     ("min_delta=-0.5", {"min_delta": -0.5}, r"min_delta"),
-    ("mode='avg'", {"mode": "avg"}, r"\bmode\b"),
+    ("mode=avg", {"mode": "avg"}, r"\bmode\b"),
 ]
 
 
