@@ -16,6 +16,10 @@ A course that releases notebooks (its ``assignments/`` holds a ``<topic>.ipynb``
 reference module, or ``notebooks=True`` is asked for) also gets the student notebook
 of every topic from the same reference (:mod:`grader.notebooks`), carrying the topic's
 points from ``reference/rubric.yaml``.
+
+A course that keeps an API reference for students (it has a ``docs/`` folder, or
+``api_doc=True`` is asked for) gets it regenerated from the same stubs
+(:mod:`grader.apidoc`): signatures and docstrings only.
 """
 
 from __future__ import annotations
@@ -156,15 +160,22 @@ def _notebook_text(ref: Path, course: Path, points: dict[str, float]) -> str:
     return dumps(notebook)
 
 
-def sync_stubs(course: Path, write: bool = True, notebooks: bool | None = None) -> list[Path]:
-    """Regenerate stubs (and notebooks); returns the files that were (or, with write=False,
-    would be) changed.
+def sync_stubs(
+    course: Path, write: bool = True, notebooks: bool | None = None, api_doc: bool | None = None
+) -> list[Path]:
+    """Regenerate stubs (and notebooks, and the API reference); returns the files that were
+    (or, with write=False, would be) changed.
 
     ``notebooks``: also the student notebooks; None (the default) means when the course
-    already releases them (:func:`releases_notebooks`).
+    already releases them (:func:`releases_notebooks`). ``api_doc``: also ``docs/api.md``;
+    None means when the course has a ``docs/`` folder (:func:`grader.apidoc.releases_api_doc`).
     """
+    from grader.apidoc import api_doc_path, api_markdown, releases_api_doc
+
     if notebooks is None:
         notebooks = releases_notebooks(course)
+    if api_doc is None:
+        api_doc = releases_api_doc(course)
     wanted: dict[Path, str] = {}
     for ref, stub in stub_targets(course).items():
         wanted[stub] = make_stub(ref.read_text(encoding="utf-8"), ref.stem, str(ref.relative_to(course)))
@@ -172,6 +183,8 @@ def sync_stubs(course: Path, write: bool = True, notebooks: bool | None = None) 
         points = _topic_points(course)
         for ref, target in notebook_targets(course).items():
             wanted[target] = _notebook_text(ref, course, points)
+    if api_doc:
+        wanted[api_doc_path(course)] = api_markdown(course)
     changed = []
     for path, text in wanted.items():
         current = path.read_text(encoding="utf-8") if path.exists() else None

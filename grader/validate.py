@@ -2,13 +2,15 @@
 
 The reference earns full marks, the released stubs earn zero, grading is repeatable,
 the stubs (and, in a course that releases them, the student notebooks) are exactly what
-the reference generates, and the public tests agree.
+the reference generates, so is the students' API reference (``docs/api.md``, in a course
+that keeps ``docs/``), and the public tests agree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.apidoc import API_DOC, api_doc_stale, releases_api_doc
 from grader.course import Course, public_config
 from grader.engine import grade
 from grader.scoring import SubmissionResult
@@ -43,7 +45,7 @@ def _not_zero(result: SubmissionResult, limit: int = 5) -> str:
 def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list[ValidationCheck]:
     findings = []
     notebooks = releases_notebooks(course.root)
-    stale = sync_stubs(course.root, write=False, notebooks=notebooks)
+    stale = sync_stubs(course.root, write=False, notebooks=notebooks, api_doc=False)
     findings.append(
         ValidationCheck(
             "stubs are generated from the reference" + (" (notebooks too)" if notebooks else ""),
@@ -52,6 +54,15 @@ def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list
             if stale else "",
         )
     )
+    if releases_api_doc(course.root):
+        doc_stale = api_doc_stale(course.root)
+        findings.append(
+            ValidationCheck(
+                f"the API reference ({API_DOC.as_posix()}) is generated from the reference",
+                not doc_stale,
+                f"out of date: {API_DOC.as_posix()} (run `grader stubs`)" if doc_stale else "",
+            )
+        )
     subs = [
         Submission("reference", course.reference_dir),
         Submission("stubs", course.assignments_dir),
