@@ -25,7 +25,6 @@ grader works without it.
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 import warnings
@@ -354,44 +353,19 @@ def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionRe
 
 
 def feedback_html(result: SubmissionResult, topic: str) -> str:
-    """A self-contained page: the topic's score and every test's outcome, no test source."""
+    """A self-contained page for one topic (:func:`grader.feedback.html_page`): the
+    summary of every test with its points, then the failing tests' first cases; never
+    the tests' source."""
+    from grader.feedback import html_page
+
     t = result.topics.get(topic)
-    e = html.escape
-    rows = []
-    if t is None or t.status == "missing":
-        summary = f"{e(topic)}.ipynb or {e(topic)}.py was not found in your submission."
-        score = "0"
-        max_score = f"{t.max_score:g}" if t else "?"
+    if t is not None and t.status != "missing" and all(x.status == "passed" for x in t.tests):
+        intro = "All tests passed."
     else:
-        summary = "All tests passed." if all(x.status == "passed" for x in t.tests) else \
-            "Each row is one hidden test; read the message, fix, and run the self-check again."
-        score, max_score = f"{t.score:.2f}".rstrip("0").rstrip("."), f"{t.max_score:g}"
-        for x in t.tests:
-            hint = f"<br><em>likely mistake:</em> {e(x.hint)}" if x.hint else ""
-            rows.append(
-                f"<tr class=\"{e(x.status)}\"><td><code>{e(x.id)}</code></td><td>{e(x.status)}</td>"
-                f"<td>{x.score:.2f} / {x.max_score:.2f}</td><td>{e(x.message)}{hint}</td></tr>"
-            )
-    flags = "".join(f"<p class=\"flag\">{e(f)}</p>" for f in result.flags)
+        intro = "Each row is one hidden test; read the first failing cases, fix, and run the self-check again."
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return _PAGE.format(topic=e(topic), student=e(result.id), score=score, max_score=max_score,
-                        summary=summary, rows="\n".join(rows), flags=flags, stamp=stamp)
+    if t is None:
+        intro = f"{topic}.ipynb or {topic}.py was not found in your submission."
+    return html_page(result, topics=[topic], title=f"{topic}: feedback for {result.id}", stamp=stamp, intro=intro)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{topic}: feedback for {student}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ccc; padding: .3em .5em; vertical-align: top; }}
-tr.passed td:nth-child(2) {{ color: #060; }} tr.failed td:nth-child(2), tr.error td:nth-child(2), tr.timeout td:nth-child(2) {{ color: #a00; }}
-tr.partial td:nth-child(2) {{ color: #a60; }} .flag {{ color: #a00; font-weight: bold; }}
-</style></head><body>
-<h1>{topic}: {score} / {max_score}</h1>
-<p>Feedback for <strong>{student}</strong>, graded {stamp}. {summary}</p>
-{flags}
-<table><thead><tr><th>test</th><th>result</th><th>points</th><th>message</th></tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-</body></html>
-"""

@@ -14,11 +14,10 @@ import io
 import json
 import math
 import os
-import tempfile
-from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from grader.feedback import CASES_SHOWN, not_started_line, render_text, summarize, summary_text, test_details_text
 from grader.isolation import WEAK_NOTE
 from grader.scoring import SubmissionResult, TestResult, TopicResult
 from grader.textsafe import csv_cell, safe_filenames, terminal
@@ -168,31 +167,35 @@ def write_csv(path: str | Path, results: list[SubmissionResult]) -> None:
 
 # -- Gradescope ---------------------------------------------------------------------------
 def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
-    """Gradescope's results.json: one entry per test group, failing cases in its output."""
+    """Gradescope's results.json, laid out as the other reports (:mod:`grader.feedback`).
+
+    The summary is the top-level output; each test is an entry with its first failing
+    cases in its output; a topic's file-level problem is one entry, and the tests that
+    only unstarted functions failed are one "not started" entry per topic. The entries'
+    points add up to the submission's score.
+    """
     tests = []
-    for topic in r.topics.values():
-        groups: dict[str, list[TestResult]] = defaultdict(list)
-        for t in topic.tests:
-            groups[_group(t.id)].append(t)
-        for group, cases in groups.items():
-            score = sum(c.score for c in cases)
-            max_score = sum(c.max_score for c in cases)
-            bad = [c for c in cases if c.status != "passed"]
-            lines = [_case_line(c) for c in _shown(cases, 5)]
-            if len(bad) > 5:
-                lines.append(f"... and {len(bad) - 5} more failing cases")
-            tests.append(
-                {
-                    "name": terminal(group.replace("::", ": ")),
-                    "score": round(score, 6),
-                    "max_score": round(max_score, 6),
-                    "status": "passed" if not bad else "failed",
-                    "output": "\n".join(lines),
-                    "visibility": "visible",
-                }
-            )
-    output = "\n".join(f"Note: {terminal(f)}" for f in r.flags)
-    return {"score": r.score, "output": output, "tests": tests, "visibility": "visible"}
+    for s in summarize(r):
+        if s.problem:
+            label = "missing" if s.status == "missing" else "cannot be graded"
+            tests.append(_gs_entry(f"{s.name}: {label}", s.score, s.max_score, terminal(s.problem)))
+            continue
+        for test in s.tests:
+            lines = test_details_text(test, CASES_SHOWN, indent="")
+            tests.append(_gs_entry(f"{s.name}: {terminal(test.name)}", test.score, test.max_score, "\n".join(lines),
+                                   passed=test.passed))
+        if s.not_started:
+            tests.append(_gs_entry(f"{s.name}: not started", 0.0, s.not_started_points,
+                                   terminal(not_started_line(s))))
+    lines = ["Summary (each test: \u2713 full points, \u2717 points lost)", *summary_text(summarize(r))]
+    lines += [f"Note: {terminal(f)}" for f in r.flags]
+    return {"score": r.score, "output": "\n".join(lines), "tests": tests, "visibility": "visible"}
+
+
+def _gs_entry(name: str, score: float, max_score: float, output: str, passed: bool | None = None) -> dict[str, Any]:
+    ok = score >= max_score - 1e-9 if passed is None else passed
+    return {"name": name, "score": round(score, 6), "max_score": round(max_score, 6),
+            "status": "passed" if ok else "failed", "output": output, "visibility": "visible"}
 
 
 def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[Path]:
@@ -214,38 +217,28 @@ def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[
     return written
 
 
+# -- per-student feedback files -----------------------------------------------------------
+def write_feedback_files(folder: str | Path, results: list[SubmissionResult]) -> list[Path]:
+    """``folder/<student>.html`` and ``folder/<student>.md`` for each result: the
+    summary, the failing tests' first cases and the capstone's curves, in pages that
+    need nothing from a network. File names are the ids made safe (distinct for
+    distinct ids), so no id puts a file outside ``folder``."""
+    from grader.feedback import html_page, render_markdown
+
+    folder = Path(folder)
+    names = safe_filenames(r.id for r in results)
+    written = []
+    for r in results:
+        for suffix, text in ((".html", html_page(r)), (".md", render_markdown(r))):
+            target = folder / f"{names[r.id]}{suffix}"
+            atomic_write(target, text)
+            written.append(target)
+    return written
+
+
 # -- terminal -----------------------------------------------------------------------------
 def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
-
-
-def _group(test_id: str) -> str:
-    return test_id.split("[", 1)[0]
-
-
-def _case_line(t: TestResult) -> str:
-    """A case, its points and message, then its hint and notes on lines of their own;
-    whatever the test or the student's code wrote is escaped, so it stays on its line."""
-    label = {"partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME", "missing": "MISS"}.get(
-        t.status, "PASS"
-    )
-    line = f"{label} {terminal(t.id)} ({_fmt(t.score)}/{_fmt(t.max_score)})"
-    if t.message:
-        line += f": {terminal(t.message)}"
-    if t.hint:
-        line += f"\n       likely mistake: {terminal(t.hint)}"
-    for note in t.notes:
-        line += f"\n       note: {terminal(note)}"
-    return line
-
-
-def _shown(cases: list[TestResult], limit: int) -> list[TestResult]:
-    """The cases a report lists: up to ``limit`` that lost points, and up to ``limit``
-    passing ones that carry notes (feedback without points), in the suite's order."""
-    bad = [c for c in cases if c.status != "passed"][:limit]
-    noted = [c for c in cases if c.status == "passed" and c.notes][:limit]
-    keep = {id(c) for c in bad + noted}
-    return [c for c in cases if id(c) in keep]
 
 
 def render_table(results: list[SubmissionResult]) -> str:
@@ -275,26 +268,7 @@ def render_table(results: list[SubmissionResult]) -> str:
     return "\n".join(lines)
 
 
-def render_details(r: SubmissionResult, per_group: int = 3) -> str:
-    """What a student needs: each topic's score, the failing cases with hints, and any
-    case's notes; every student-controlled string is escaped for the terminal."""
-    out = [f"{terminal(r.id)}: {_fmt(r.score)}/{_fmt(r.max_score)}"]
-    for topic in r.topics.values():
-        if topic.status == "missing":
-            out.append(f"\n{topic.name}: missing ({topic.name}.py or {topic.name}.ipynb not found)")
-            continue
-        out.append(f"\n{topic.name}: {_fmt(topic.score)}/{_fmt(topic.max_score)}")
-        groups: dict[str, list[TestResult]] = defaultdict(list)
-        for t in topic.tests:
-            groups[_group(t.id)].append(t)
-        for group, cases in groups.items():
-            bad = [c for c in cases if c.status != "passed"]
-            for c in _shown(cases, per_group):
-                out.append("  " + _case_line(c))
-            if len(bad) > per_group:
-                out.append(f"  ... and {len(bad) - per_group} more failing cases of {terminal(group)}")
-        if all(t.status == "passed" for t in topic.tests):
-            out.append("  all tests passed")
-    for flag in r.flags:
-        out.append(f"\nflag: {terminal(flag)}")
-    return "\n".join(out)
+def render_details(r: SubmissionResult, per_group: int = CASES_SHOWN) -> str:
+    """What a student needs, in the order they read it: a summary of every topic and
+    test, then the failing tests' first cases with hints (:mod:`grader.feedback`)."""
+    return render_text(r, per_group)

@@ -1,11 +1,11 @@
-"""``grader.check("losses")``: the public tests on a student's saved work, from Jupyter.
+"""``grader.check("losses")``: the public tests on a student's saved work.
 
 The same run as ``grader check`` (the public suites and their rubric, one submission),
-but aimed at a notebook: it first says which file it checks and when that file was
-saved (a notebook is checked as saved, not as shown), and it returns a
-:class:`CheckReport` that Jupyter renders as an HTML table and a terminal prints as the
-text report. A failing test is a row of the table; a folder with no topic file or no
-public tests is one line of text. Neither raises.
+from Jupyter or a script: it says which file it checks and when that file was saved (a
+notebook is checked as saved, not as shown), then shows a :class:`CheckReport`, as an
+HTML table in Jupyter and as the text report elsewhere, and returns it. A failing test
+is a row of the table; a folder with no topic file or no public tests is one line of
+text. Neither raises.
 
 Where a folder holds both ``<topic>.py`` and ``<topic>.ipynb``, the one grading would
 take is checked, alone; the line before grading names it.
@@ -20,10 +20,10 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,88 +37,90 @@ if TYPE_CHECKING:
     from grader.scoring import SubmissionResult
 
 
-@dataclass(frozen=True)
+PUBLIC_NOTE = "public-test points: a self-check; your grade comes from the course's hidden tests"
+
+
+@dataclass
 class CheckReport:
-    """What a self-check found: the files checked, the results, or why there are none."""
+    """What a self-check found: the files checked, the results, or why there are none.
+
+    ``str()`` is the terminal report and ``_repr_html_()`` the Jupyter table, both laid
+    out by :mod:`grader.feedback`. :func:`check` shows the report itself (:meth:`show`);
+    after that the report's own display in a cell is one line, so a cell ending with
+    ``grader.check(...)`` does not show the table twice.
+    """
 
     lines: tuple[str, ...]
     results: tuple[SubmissionResult, ...] = ()
     problem: str = ""
+    shown: bool = field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:
         """Every public test passed (False when nothing could be checked)."""
         return bool(self.results) and not self.problem and all(r.score >= r.max_score for r in self.results)
 
+    def headline(self) -> str:
+        if self.problem or not self.results:
+            return self.problem or "nothing was checked"
+        score = sum(r.score for r in self.results)
+        max_score = sum(r.max_score for r in self.results)
+        verdict = "all public tests pass" if self.ok else "some public tests fail"
+        return f"{_fmt(score)}/{_fmt(max_score)} {PUBLIC_NOTE} ({verdict})"
+
     def __str__(self) -> str:
         lines = [terminal(line) for line in self.lines]
         if self.problem:
             return "\n".join([*lines, terminal(self.problem)])
-        from grader.reports import render_details  # escapes what it renders
+        from grader.feedback import render_text  # escapes what it renders
 
-        return "\n".join([*lines, *(render_details(r) for r in self.results)])
+        return "\n".join([*lines, *(render_text(r, title=f" {PUBLIC_NOTE}") for r in self.results)])
 
     def __repr__(self) -> str:
+        if self.shown:
+            return f"<self-check: {terminal(self.headline())}; the report is shown above>"
         return str(self)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
+        if self.shown:
+            return None  # IPython falls back on __repr__: one line
         parts = [f"<p>{html.escape(line)}</p>" for line in self.lines]
         if self.problem:
             parts.append(f"<p><b>{html.escape(self.problem)}</b></p>")
             return "\n".join(parts)
-        for r in self.results:
-            parts.append(_html_table(r))
+        from grader.feedback import render_html
+
+        parts.append(f"<p><b>{html.escape(self.headline())}</b></p>")
+        parts += [render_html(r, full=True) for r in self.results]
         return "\n".join(parts)
+
+    def show(self) -> None:
+        """Jupyter (any IPython shell): display the table; elsewhere print the text report."""
+        shell = _ipython()
+        if shell is not None:
+            from IPython.display import display
+
+            display(self)
+        else:
+            print(str(self), flush=True)
+        self.shown = True
+
+
+def _ipython():
+    """The running IPython shell, or None (a plain Python process, a script)."""
+    module = sys.modules.get("IPython")
+    if module is None:
+        return None
+    try:
+        return module.get_ipython()
+    except Exception:  # an IPython that cannot say: print instead
+        return None
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+    from grader.feedback import fmt
 
-
-def _html_table(result: SubmissionResult) -> str:
-    """One row per test (its cases summed): points earned/possible and what went wrong."""
-    rows = [
-        "<table>",
-        "<thead><tr><th style='text-align:left'>test</th><th>points</th>"
-        "<th style='text-align:left'>message</th></tr></thead>",
-        "<tbody>",
-    ]
-    for topic in result.topics.values():
-        rows.append(
-            f"<tr><th style='text-align:left'>{html.escape(topic.name)}</th>"
-            f"<th>{_fmt(topic.score)}/{_fmt(topic.max_score)}</th><th></th></tr>"
-        )
-        if topic.status == "missing":
-            rows.append(
-                f"<tr><td></td><td></td><td>{html.escape(f'{topic.name}.py or {topic.name}.ipynb not found')}</td></tr>"
-            )
-            continue
-        groups: dict[str, list] = defaultdict(list)
-        for t in topic.tests:
-            groups[t.id.split("[", 1)[0]].append(t)
-        for group, cases in groups.items():
-            bad = [c for c in cases if c.status != "passed"]
-            earned = sum(c.score for c in cases)
-            possible = sum(c.max_score for c in cases)
-            if bad:
-                first = bad[0]
-                message = first.message
-                if first.hint:
-                    message += f" (likely mistake: {first.hint})"
-                if len(cases) > 1:
-                    message = f"{len(bad)} of {len(cases)} cases fail; first: {message}"
-                mark = "&#10007;"
-            else:
-                message, mark = "passed", "&#10003;"
-            rows.append(
-                f"<tr><td style='text-align:left'>{mark} {html.escape(group.split('::', 1)[-1])}</td>"
-                f"<td>{_fmt(earned)}/{_fmt(possible)}</td>"
-                f"<td style='text-align:left'>{html.escape(message)}</td></tr>"
-            )
-    for flag in result.flags:
-        rows.append(f"<tr><td colspan='3' style='text-align:left'>flag: {html.escape(flag)}</td></tr>")
-    rows += ["</tbody>", "</table>"]
-    return "\n".join(rows)
+    return fmt(x)
 
 
 def _saved(path: Path, now: float) -> str:
@@ -164,25 +166,32 @@ def choose_files(folder: Path, topics: tuple[str, ...]) -> tuple[dict[str, Path]
     return chosen, notes
 
 
-def check(*topics: str, path: str | Path = ".", tests: str | Path | None = None, device: str = "cpu") -> CheckReport:
-    """Run the public tests on the saved topic files in ``path``; never raises on a failing test.
+def check(*topics: str, path: str | Path = ".", tests: str | Path | None = None, device: str = "cpu",
+          show: bool = True) -> CheckReport:
+    """Run the public tests on the saved topic files in ``path`` and show the report.
 
     ``topics`` defaults to every course topic with a file in ``path``. Says which file it
-    checks and when it was saved before grading (grading takes a few seconds).
-
-    Inside nbgrader's ``validate`` or ``autograde`` (``NBGRADER_EXECUTION`` is set) a
-    check that does not pass raises AssertionError, so nbgrader's Validate button and
-    cell score mean "the public tests pass". ``GRADER_SELF_CHECK=off`` skips the check.
+    checks before grading (grading takes a few seconds), then shows the report
+    (:meth:`CheckReport.show`: the HTML table in Jupyter, the text report in a script or
+    a terminal) and returns it; ``show=False`` only returns it. Never raises on a failing
+    test, except inside nbgrader's ``validate`` or ``autograde`` (``NBGRADER_EXECUTION``
+    is set), where a check that does not pass raises AssertionError after showing its
+    report, so nbgrader's Validate button and cell score mean "the public tests pass".
+    ``GRADER_SELF_CHECK=off`` skips the check.
     """
     if os.environ.get("GRADER_SELF_CHECK", "").lower() == "off":
         return CheckReport((), problem="self-check skipped (GRADER_SELF_CHECK=off)")
-    report = _check(topics, path, tests, device)
+    report = run_check(topics, path, tests, device)
+    if show:
+        report.show()
     if os.environ.get("NBGRADER_EXECUTION") in ("validate", "autograde") and not report.ok:
         raise AssertionError(report.problem or "the public tests do not all pass:\n" + str(report))
     return report
 
 
-def _check(topics: tuple[str, ...], path: str | Path, tests: str | Path | None, device: str) -> CheckReport:
+def run_check(topics: tuple[str, ...], path: str | Path, tests: str | Path | None, device: str,
+              announce: bool = True) -> CheckReport:
+    """The self-check without showing it: the files chosen, their public tests graded."""
     folder = Path(path)
     unknown = [t for t in topics if t not in TOPICS]
     if unknown:
@@ -203,7 +212,9 @@ def _check(topics: tuple[str, ...], path: str | Path, tests: str | Path | None, 
         return CheckReport((), problem=str(exc).replace("pass --tests DIR", 'pass tests="FOLDER"'))
     now = time.time()
     lines = tuple(f"checking {p.name} ({_saved(p, now)})" for p in chosen.values()) + tuple(notes)
-    print("\n".join(terminal(line) for line in lines) + "\nrunning the public tests ...", flush=True)
+    if announce:
+        names = ", ".join(p.name for p in chosen.values())
+        print(terminal(f"running the public tests on {names} ..."), flush=True)
     return CheckReport(lines, *_grade(config, folder, chosen))
 
 

@@ -22,3 +22,37 @@ def test_demo_class():
     for words in ("subtract the row max", "SmoothL1", "wrong sign", "one-sided difference", "bias correction",
                   "lr_min"):
         assert any(words in h for h in hints), words
+    _feedback_reads_to_the_end(alice, bob, carol)
+    unreadable = [t.id for topic in alice.topics.values() for t in topic.tests if not _readable(t.id)]
+    assert unreadable == []
+
+
+def _feedback_reads_to_the_end(alice, bob, carol):
+    """The longest page of the class (bob's) opens with a summary that fits a screen;
+    an untouched submission (carol) is one line per topic; a finished one too."""
+    from grader.feedback import render_text, summarize, summary_text
+    from grader.nbgrader_bridge import feedback_html
+
+    summary = summary_text(summarize(bob))
+    assert len(summary) <= 40 and max(len(line) for line in summary) <= 100
+    text = render_text(bob)
+    assert text.splitlines()[1:len(summary) + 1] == summary  # the summary comes first
+    for r in (alice, carol):
+        lines = render_text(r).splitlines()
+        assert len(lines) == 1 + len(r.topics), lines
+    assert all("not started" in line for line in render_text(carol).splitlines()[1:])
+    page = feedback_html(carol, "optimizers")
+    assert page.count("<tr") <= 4 and "SGD.step" in page and "Adam.step" in page  # was a row per case
+
+
+def _readable(test_id: str) -> bool:
+    """Printable ASCII, no spaces, no backslash or quote: what a student can read and type."""
+    import re
+
+    return bool(re.fullmatch(r"[\x21-\x7e]+", test_id)) and not re.search(r"[\\'\"`]", test_id)
+
+
+def test_the_readability_rule_can_fail():
+    assert _readable("optimizers::schedule_bad_arguments[step_decay-bad_t]")
+    assert not _readable("optimizers::schedule_bad_arguments[step_decay-t\\]")
+    assert not _readable("losses::x[a b]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -34,13 +35,15 @@ def test_a_failing_notebook_is_a_table_row_not_an_exception(tmp_path, capsys):
     (tmp_path / "losses.ipynb").write_text(dumps(notebook), encoding="utf-8")
     report = grader.check("losses", path=tmp_path, tests=PUBLIC)
     printed = capsys.readouterr().out
-    assert printed.startswith("checking losses.ipynb (saved ")
+    assert printed.startswith("running the public tests on losses.ipynb ...\nchecking losses.ipynb (saved ")
     assert "both losses.py and losses.ipynb are here: checking losses.ipynb" in printed
     assert isinstance(report, CheckReport) and not report.ok and not report.problem
     text = str(report)
-    assert text == repr(report) and "losses: 0/1" in text and "likely mistake" in text
-    page = report._repr_html_()
-    assert page.count("<table>") == 1 and "mse_loss" in page and "0/1" in page and "likely mistake" in page
+    assert text in printed  # a plain Python process prints the report: nobody displays the value
+    assert "0/1 public-test points" in text and "likely mistake" in text
+    assert repr(report).startswith("<self-check: 0/1 public-test points") and report._repr_html_() is None
+    page = replace(report, shown=False)._repr_html_()
+    assert page.count("<table") == 1 and "\u2717 mse_loss" in page and "0/1" in page and "likely mistake" in page
     assert "checking losses.ipynb" in page
 
 
@@ -79,7 +82,7 @@ def test_nothing_to_check_is_one_line(tmp_path, monkeypatch, capsys, args, kwarg
     report = check(*args, **kwargs)
     assert words in report.problem and "\n" not in report.problem
     assert str(report).endswith(report.problem) and not report.ok and report.results == ()
-    assert "<b>" in report._repr_html_() and "Traceback" not in capsys.readouterr().out
+    assert "<b>" in replace(report, shown=False)._repr_html_() and "Traceback" not in capsys.readouterr().out
 
 
 def test_the_html_table_escapes_and_sums_cases():
@@ -96,10 +99,13 @@ def test_the_html_table_escapes_and_sums_cases():
     report = CheckReport(("checking losses.ipynb <now>",), (result,))
     page = report._repr_html_()
     assert "<now>" not in page and "&lt;now&gt;" in page
-    assert "1 of 2 cases fail; first: got &lt;tensor&gt; &amp; more (likely mistake: use .mean())" in page
-    assert "<td>0.5/1</td>" in page and "<td>1/1</td>" in page and "<th>1.5/2</th>" in page
-    assert "dropout.py or dropout.ipynb not found" in page and "odd &lt;flag&gt;" in page
-    assert "checking losses.ipynb <now>" in str(report) and "losses: 1.5/2" in str(report)
+    assert "<code>[1]</code> (0/0.5): got &lt;tensor&gt; &amp; more<br><em>likely mistake:</em> use .mean()" in page
+    assert "<td>\u2717 mse_loss</td><td>0.5/1</td>" in page and "<td>\u2713 l1_loss</td><td>1/1</td>" in page
+    assert "<th>losses</th><th>1.5/2</th>" in page and "<th>dropout</th><th>0/3</th><th>dropout.py or dropout.ipynb was not found" in page
+    assert "odd &lt;flag&gt;" in page and "1.5/5 public-test points" in page
+    text = str(report)
+    assert "checking losses.ipynb <now>" in text and "me: 1.5/5 public-test points" in text
+    assert "dropout.py or dropout.ipynb was not found" in text
 
 
 def test_the_notebook_cell_calls_the_check(tmp_path):
@@ -132,6 +138,6 @@ def test_the_text_report_escapes_what_student_code_wrote():
     assert not any(line.startswith("ALL PUBLIC") for line in text.splitlines())
     assert "Bad\\x1b[31mError: \\x1b]52;c;eA==\\x07\\r\\nALL PUBLIC TESTS PASSED" in text
     assert "checking losses.py\\x1b[2J" in text and "me\\x1b[1m: 1/2" in text
-    assert "       note: note\\x1b[2K\\rok" in text and "flag: flag\\x9b2J" in text
+    assert "         note: note\\x1b[2K\\rok" in text and "flag: flag\\x9b2J" in text
     problem = str(CheckReport((), problem=f"{esc}[2J/tmp/x\nforged: no such folder"))
     assert problem == "\\x1b[2J/tmp/x\\nforged: no such folder"
