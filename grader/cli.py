@@ -12,6 +12,7 @@ terminal as a control sequence or as a line of its own.
 
 from __future__ import annotations
 
+import difflib
 import platform
 import sys
 import time
@@ -25,13 +26,33 @@ from grader import __version__
 from grader.cli_group import OneLineErrors
 from grader.errors import UsageError
 from grader.journal import Journal, run_fingerprint
-from grader.reports import render_details, render_table, write_csv, write_gradescope, write_json
+from grader.reports import (
+    render_details, render_table, write_csv, write_feedback_files, write_gradescope, write_json,
+)
 from grader.scoring import SubmissionResult
-from grader.submission import Submission, find_submissions
+from grader.submission import Submission, expand_class_folders, find_submissions
 from grader.textsafe import terminal
 from grader.topics import TOPICS
 
-_TOPIC = click.Choice(list(TOPICS))
+class _Topic(click.ParamType):
+    """A course topic; a typo gets the closest topic, not the whole list as the name."""
+
+    name = "topic"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "TOPIC"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value in TOPICS:
+            return value
+        close = difflib.get_close_matches(str(value), list(TOPICS), n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        self.fail(f"unknown topic '{terminal(str(value))}'; {hint}the topics are {', '.join(TOPICS)}", param, ctx)
+
+
+_TOPIC = _Topic()
+_DEVICE = click.Choice(["auto", "cpu", "cuda"])
+_DEVICE_HELP = "Where student code runs: auto adds the CUDA cases when CUDA is available."
 
 
 class _Group(OneLineErrors):
@@ -49,7 +70,11 @@ class _Group(OneLineErrors):
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="grader")
 def cli() -> None:
-    """Grade neural-network assignments: hidden suites in a sandbox, rubric scores."""
+    """Grade neural-network assignments: hidden suites in a sandbox, rubric scores.
+
+    Students: `grader check` runs the public tests on your work. Instructors: `grader
+    grade` grades submissions, `grader validate` checks the course.
+    """
 
 
 def _meta(device: str, started: float) -> dict[str, Any]:
@@ -82,7 +107,8 @@ def _run(
 
 
 def _write_outputs(
-    results: list[SubmissionResult], meta: dict, json_path: str | None, csv_path: str | None, gs_path: str | None
+    results: list[SubmissionResult], meta: dict, json_path: str | None, csv_path: str | None, gs_path: str | None,
+    feedback_dir: str | None = None,
 ) -> None:
     if json_path:
         write_json(json_path, results, meta)
@@ -90,16 +116,22 @@ def _write_outputs(
         write_csv(csv_path, results)
     if gs_path:
         write_gradescope(gs_path, results)
+    if feedback_dir:
+        write_feedback_files(feedback_dir, results)
 
 
 @cli.command()
-@click.argument("submissions", nargs=-1, type=click.Path())
+@click.argument("submissions", nargs=-1, type=click.Path(), metavar="[SUBMISSION]...")
 @click.option("--topic", "topics", multiple=True, type=_TOPIC, help="Grade only these topics (repeatable).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True, help="Submissions graded in parallel.")
+@click.option("--device", type=_DEVICE, default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Submissions graded at once, each in its own sandbox (up to the number of cores).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write results as JSON (schema 1).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write a row per student, a column per topic.")
-@click.option("--gradescope", "gs_path", type=click.Path(), help="Write Gradescope results.json (a folder for several).")
+@click.option("--gradescope", "gs_path", type=click.Path(),
+              help="Write Gradescope results.json: PATH is the file for one submission, a folder for several.")
+@click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write DIR/<student>.html and DIR/<student>.md: each student's feedback, for an LMS or e-mail.")
 @click.option("--course", type=click.Path(file_okay=False), help="Course folder (default: current folder or this checkout).")
 @click.option("--rubric", type=click.Path(dir_okay=False), help="Use this rubric instead of the course's.")
 @click.option("--details/--no-details", default=None, help="Show failing cases (default: for a single submission).")
@@ -116,9 +148,13 @@ def _write_outputs(
               help="nbgrader course folder: grade its collected submissions and fill its gradebook.")
 @click.option("--assignment", help="With --nbgrader: the assignment (a topic) to grade.")
 @click.option("--student", "students", multiple=True, help="With --nbgrader: only this student (repeatable).")
-def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, course, rubric, details, quiet, resume, weak,
-          nb_root, assignment, students) -> None:
-    """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites."""
+def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedback_dir, course, rubric, details, quiet,
+          resume, weak, nb_root, assignment, students) -> None:
+    """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites.
+
+    A SUBMISSION is a folder of <topic>.py / <topic>.ipynb files or a .zip of one; a
+    folder holding submission folders (class/ for class/*) grades each of them.
+    """
     started = time.time()
     if resume and not json_path:
         raise UsageError("--resume needs --json FILE: the results of the interrupted run are kept there")
@@ -135,7 +171,11 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, cours
             raise UsageError("--assignment and --student go with --nbgrader COURSE_DIR")
         if not submissions:
             raise UsageError("name at least one SUBMISSION folder (or use --nbgrader COURSE_DIR)")
-        subs = find_submissions(list(submissions))
+        paths, notes = expand_class_folders(list(submissions))
+        for note in notes:
+            if not quiet:
+                click.echo(f"note: {note}", err=True)
+        subs = find_submissions(paths)
     from grader.course import find_course
 
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
@@ -153,11 +193,11 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, cours
         by_id = {**done, **{r.id: r for r in fresh}}
         results = [by_id[s.id] for s in subs]
         meta["seconds"] = round(time.time() - started, 3)
-        _write_outputs(results, meta, json_path, csv_path, gs_path)
+        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir)
         journal.close()
     else:
         results = _run(config, subs, jobs, quiet, on_result=filed)
-        _write_outputs(results, meta, json_path, csv_path, gs_path)
+        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir)
     if quiet:
         return
     if details is None:
@@ -222,9 +262,14 @@ def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics
     return subs, (topic,), file_result, summary
 
 
-@cli.group()
+@cli.group(cls=OneLineErrors)
 def nbgrader() -> None:
-    """Run the course with nbgrader: course folder, release, collect, gradebook."""
+    """Set up an nbgrader course for these topics.
+
+    `grader nbgrader init` writes the course folder; nbgrader itself then generates,
+    releases and collects the assignments, and `grader grade --nbgrader` grades them
+    into its gradebook.
+    """
 
 
 @nbgrader.command("init")
@@ -251,27 +296,32 @@ def nbgrader_init(course_dir, course_id, topics, exchange, course) -> None:
 @click.option("--path", "path", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder with your topic files.")
 @click.option("--tests", "tests", type=click.Path(file_okay=False), help="Public tests folder.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=_DEVICE, default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
-def check(topics, path, tests, device, json_path) -> None:
-    """Run the public tests on your own work (all topics, or the TOPICS named)."""
-    started = time.time()
-    folder = Path(path)
-    subs = find_submissions([folder])
-    from grader.course import find_public_tests, public_config
-    from grader.engine import grade as run_grade
+@click.option("--strict", is_flag=True, help="Exit with status 1 unless every public test passes (for scripts).")
+def check(topics, path, tests, device, json_path, strict) -> None:
+    """Run the public tests on your own work (all topics, or the TOPICs named).
 
-    config = public_config(find_public_tests(folder.resolve(), tests), tuple(topics), device)
-    results = run_grade(config, subs)
-    _write_outputs(results, _meta(device, started), json_path, None, None)
-    for r in results:
-        click.echo(render_details(r))
+    Names each file it checks and when it was saved, then the points of the public
+    tests: a self-check, not your grade, which comes from the course's hidden tests.
+    """
+    from grader.selfcheck import run_check
+
+    started = time.time()
+    report = run_check(tuple(topics), path, tests, device)
+    if report.problem:
+        raise UsageError(report.problem)
+    _write_outputs(list(report.results), _meta(device, started), json_path, None, None)
+    click.echo(str(report))
+    if strict and not report.ok:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command()
 @click.option("--course", type=click.Path(file_okay=False), help="Course folder.")
-@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Gradings run at once (up to the number of cores).")
+@click.option("--device", type=_DEVICE, default="auto", show_default=True, help=_DEVICE_HELP)
 def validate(course, jobs, device) -> None:
     """Check the course: reference full marks, stubs zero, repeatable scores."""
     from grader.course import find_course

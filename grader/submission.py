@@ -100,6 +100,48 @@ def find_submissions(paths: list[str | Path], ids: list[str] | None = None) -> l
     return [Submission(safe[name], path) for name, path in found]
 
 
+def _has_topic_files(folder: Path) -> bool:
+    try:
+        return any(
+            entry.is_file() and entry.suffix in (".py", ".ipynb") and entry.stem in TOPICS
+            for entry in folder.iterdir()
+        )
+    except OSError:
+        return False
+
+
+def expand_class_folders(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
+    """The submissions behind ``paths``, and a note for each folder read as a class.
+
+    A folder that holds no topic file but whose subfolders (or ``.zip`` files) do is a
+    folder of submissions (``grader grade class/`` for ``grader grade class/*``): it
+    stands for those subfolders and zips, sorted by name, and the note says so. Every
+    other path stands for itself, so a folder with no topic files and no such
+    subfolders is still graded (and its topics reported missing).
+    """
+    out: list[Path] = []
+    notes: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir() or _has_topic_files(path):
+            out.append(path)
+            continue
+        try:
+            children = sorted(path.iterdir(), key=lambda p: p.name)
+        except OSError:
+            out.append(path)
+            continue
+        subs = [c for c in children if (c.is_dir() and not c.name.startswith(".") and _has_topic_files(c))
+                or (c.is_file() and c.suffix.lower() == ".zip")]
+        if not subs:
+            out.append(path)
+            continue
+        out.extend(subs)
+        notes.append(f"{terminal(str(raw))} holds no topic files but {len(subs)} submission(s): grading each of "
+                     f"them ({', '.join(terminal(c.name) for c in subs[:3])}{', ...' if len(subs) > 3 else ''})")
+    return out, notes
+
+
 def _size(n: int) -> str:
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:

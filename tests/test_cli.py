@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -50,7 +51,8 @@ def test_grade_writes_every_output_format(subs, tmp_path):
 def test_single_submission_shows_failing_cases_with_hints(subs):
     result = run("grade", subs["buggy"], "--course", MINICOURSE, "--device", "cpu")
     assert result.exit_code == 0
-    assert "FAIL losses::mse_loss[2d-cpu-float32]" in result.output
+    assert "  \u2717 mse_loss (0/4): 4 of 4 cases fail" in result.output
+    assert "    FAIL [2d-cpu-float32]" in result.output
     assert "likely mistake: the result is 12 times the expected one" in result.output
 
 
@@ -76,7 +78,7 @@ def test_rubric_out_of_step_with_the_suite_is_an_error(tmp_path, subs):
 def test_check_runs_public_tests_on_a_students_folder(subs):
     res = run("check", "--path", subs["buggy"], "--tests", MINICOURSE / "assignments" / "public_tests", "--device", "cpu")
     assert res.exit_code == 0
-    assert "losses: 0/1" in res.output and "likely mistake" in res.output
+    assert "buggy: 0/1 public-test points" in res.output and "likely mistake" in res.output
 
 
 def test_validate_and_stubs_on_a_consistent_course():
@@ -163,8 +165,8 @@ def test_a_hostile_submission_prints_nothing_a_terminal_acts_on(hostile_run):
     lines = output.splitlines()
     # the forged lines never start a line of their own: they are visibly inside the message
     assert not any(line.startswith((FORGED, "alice")) for line in lines)
-    case = next(line for line in lines if "losses::mse_loss[2d-cpu-float32]" in line)
-    assert case.startswith("  ERR  ") and "mse_loss raised Bad\\x1b[31mError: \\x1b[2J\\x1b[H" in case
+    case = next(line for line in lines if "[2d-cpu-float32]" in line)
+    assert case.startswith("    ERR  [2d-cpu-float32]") and "mse_loss raised Bad\\x1b[31mError: \\x1b[2J\\x1b[H" in case
     assert "\\x1b]52;c;cm0gLXJmIH4K\\x07" in case and "\\x1b]8;;http://evil.example\\x1b\\here" in case
     assert f"\\x9b31m\\r\\nalice  10/10  10/10\\n{FORGED}\\u202e" in case
     assert any(line.startswith("eve__32m_ALL_TESTS_PASSED") for line in lines)  # the table row's id
@@ -198,3 +200,73 @@ def test_an_error_naming_a_hostile_path_is_one_escaped_line(tmp_path):
     res = run("grade", tmp_path / f"gone{ESC}]52;c;eA==\x07\nforged", "--course", MINICOURSE)
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert not _raw_controls(res.output) and "gone\\x1b]52;c;eA==\\x07\\nforged" in res.output
+
+
+# -- no traps for a newcomer ----------------------------------------------------------------
+
+def test_a_folder_of_submissions_grades_each_of_them(tmp_path):
+    """`grader grade class/` (not class/*) grades the students inside, and says so."""
+    course = tmp_path / "class"
+    make_submission(course, "ann", {"losses.py": HONEST_LOSSES})
+    make_submission(course, "bob", {"losses.py": BUGGY})
+    (course / "notes").mkdir()  # a folder without topic files is not a student
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["grade", str(course), "--course", str(MINICOURSE), "--device", "cpu",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert [s["id"] for s in json.loads(out.read_text())["submissions"]] == ["ann", "bob"]
+    assert "holds no topic files but 2 submission(s): grading each of them (ann, bob)" in result.output
+
+
+def test_a_topic_typo_suggests_the_topic():
+    result = run("grade", ".", "--topic", "losess")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "'--topic' TOPIC" in result.output or "'--topic'" in result.output
+    assert "unknown topic 'losess'; did you mean 'losses'?" in result.output
+    assert "activations|losses" not in result.output  # the choices are not the argument's name
+    result = run("check", "optimiser")
+    assert "Invalid value for '[TOPIC]...'" in result.output and "did you mean 'optimizers'?" in result.output
+
+
+@pytest.mark.parametrize("group", [[], ["nbgrader"], ["quiz"]])
+def test_help_lists_every_command_in_full(group):
+    text = run(*group, "--help").output
+    listing = text.split("Commands:", 1)[1]
+    assert "..." not in listing and "\u2026" not in listing
+
+
+def test_every_option_has_help():
+    from grader.cli import cli as group
+
+    def commands(g):
+        for c in g.commands.values():
+            yield from commands(c) if isinstance(c, click.Group) else [c]
+
+    undocumented = [f"{c.name} {p.opts[0]}" for c in commands(group) for p in c.params
+                    if isinstance(p, click.Option) and not p.help]
+    assert undocumented == []
+    assert "release" not in run("nbgrader", "--help").output.split("Commands:")[0].split("\n\n")[1]
+
+
+def test_check_names_the_file_says_public_points_and_can_fail_a_script(subs):
+    tests = MINICOURSE / "assignments" / "public_tests"
+    res = run("check", "--path", subs["buggy"], "--tests", tests, "--device", "cpu", "--strict")
+    assert res.exit_code == 1
+    assert "checking losses.py (saved " in res.output and "public-test points" in res.output
+    assert "your grade comes from the course's hidden tests" in res.output
+    res = run("check", "--path", subs["good"], "--tests", tests, "--device", "cpu", "--strict")
+    assert res.exit_code == 0
+    assert "good: 1/1 public-test points" in res.output
+    missing = run("check", "--path", subs["empty"], "--tests", tests, "--strict")
+    assert missing.exit_code == 2 and "nothing to check" in missing.output
+
+
+def test_feedback_files_for_every_student(subs, tmp_path):
+    out = tmp_path / "fb"
+    res = run("grade", subs["good"], subs["buggy"], "--course", MINICOURSE, "--device", "cpu", "--quiet",
+              "--feedback", out)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["buggy.html", "buggy.md", "good.html", "good.md"]
+    page = (out / "buggy.html").read_text(encoding="utf-8")
+    assert "\u2717 mse_loss" in page and "likely mistake" in page
+    assert (out / "buggy.md").read_text(encoding="utf-8").startswith("# Feedback for buggy: 6/10")

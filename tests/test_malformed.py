@@ -514,7 +514,7 @@ def test_resume_without_json(good_sub):
 
 def test_unknown_topic(good_sub):
     line = _one_line_usage_error(["grade", good_sub, "--course", MINICOURSE, "--topic", "lossez"])
-    assert "'lossez' is not one of" in line
+    assert "unknown topic 'lossez'; did you mean 'losses'?" in line
 
 
 def test_jobs_zero(good_sub):

@@ -80,7 +80,8 @@ def validate(quizzes: tuple[str, ...], no_selftest: bool, cache: str | None) -> 
 @quiz.command()
 @click.argument("quiz_file", metavar="QUIZ", type=click.Path(dir_okay=False))
 @click.option("--student", required=True, help="Student id whose variant to render.")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "ipynb"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "ipynb"]), default="md", show_default=True,
+              help="Markdown, an HTML page, or a Jupyter notebook.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 @_salt
 def render(quiz_file: str, student: str, fmt: str, output: str | None, salt: str | None) -> None:
@@ -122,7 +123,8 @@ def grade(quiz_file: str, answers: tuple[str, ...], json_path: str | None, csv_p
 
 @quiz.command()
 @click.argument("quiz_file", metavar="QUIZ", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["qti", "moodle-xml", "gift"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["qti", "moodle-xml", "gift"]), required=True,
+              help="qti: a Canvas QTI 1.2 zip; moodle-xml or gift: a Moodle question bank.")
 @click.option("--variants", type=click.IntRange(1, 200), default=5, show_default=True,
               help="Variants per parameterized question (a pool).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
