@@ -1,6 +1,6 @@
 """The run-time side of the forbidden-call rule, installed in the worker before student code.
 
-SPEC.md forbids the "manual" topics ready-made functions (``torch.nn``, ``torch.optim``,
+The course contract (docs/api.md) forbids the "manual" topics ready-made functions (``torch.nn``, ``torch.optim``,
 ``torch.func``, most of ``torch.autograd``, ``Tensor.backward`` and the course's
 functions in any namespace). The static check reads the source; a call assembled at run
 time (``exec``, ``getattr`` on computed strings, ``gc``) escapes it. Here every such
@@ -118,7 +118,7 @@ def _wrap_init(guard: Guard, cls: type, name: str) -> None:
 
 
 def install(guard: Guard) -> Guard:
-    """Wrap every function SPEC.md forbids the manual topics. Idempotent."""
+    """Wrap every function the course contract forbids the manual topics. Idempotent."""
     import torch.autograd
     import torch.func
     import torch.nn.functional as F

@@ -1,6 +1,6 @@
 """Find, in a submission's source, functions that write into their arguments in place.
 
-SPEC.md says that nothing mutates its inputs except the functions whose names end in
+The course contract (docs/api.md) says that nothing mutates its inputs except the functions whose names end in
 ``_`` (which must fill their first argument in place), optimizer ``step()`` (which must
 leave ``p.grad`` alone) and the running statistics of ``batchnorm_forward``. A check
 that compares arguments before and after a call runs inside the sandbox, where the
@@ -28,7 +28,7 @@ from grader.topics import TOPICS
 
 Kind = Literal["modifies", "not_filled", "replaces_storage", "modifies_grad"]
 
-# Parameters that SPEC.md's signatures declare as tensors, per topic: only for these is
+# Parameters that the contract's signatures (docs/api.md) declare as tensors, per topic: only for these is
 # ``P -= m`` an in-place update (a number or a string is rebound). Dropout's ``p`` is a
 # probability while the losses' ``entropy(p, ...)`` takes a tensor; ``cache`` and
 # ``params`` are containers; autodiff and optimizers take numbers, Values and lists.

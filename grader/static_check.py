@@ -1,4 +1,4 @@
-"""Find calls that SPEC.md forbids in the "manual" topics, by reading the source.
+"""Find calls that the course contract (docs/api.md) forbids in the "manual" topics, by reading the source.
 
 The check parses the submission's text in the grader (it never imports it) and resolves
 names the way Python would: import aliases and ``from`` imports; assignments, including
