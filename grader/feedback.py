@@ -180,7 +180,7 @@ def topic_headline(s: TopicSummary) -> str:
     if s.status == "missing":
         return "missing"
     if s.all_passed:
-        return f"{PASS} all {len(s.tests)} tests pass"
+        return f"{PASS} its one test passes" if len(s.tests) == 1 else f"{PASS} all {len(s.tests)} tests pass"
     if not s.tests and s.not_started and not s.problem:
         return "not started"
     return ""
