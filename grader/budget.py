@@ -40,6 +40,7 @@ class _Entry:
 
 _stack: list[_Entry] = []
 _previous_handler: object = None
+_installed = False  # _on_alarm is the SIGALRM handler, and _previous_handler what it replaced
 
 
 def _arm() -> None:
@@ -50,10 +51,31 @@ def _arm() -> None:
     signal.setitimer(signal.ITIMER_REAL, max(earliest - time.monotonic(), 1e-4))
 
 
+def _leave(entry: _Entry) -> None:
+    """Take ``entry`` and the budgets inside it off the stack (if still there); re-arm
+    the timer for what is left, or give SIGALRM back to its previous handler."""
+    global _previous_handler, _installed
+    for index, other in enumerate(_stack):
+        if other is entry:
+            del _stack[index:]
+            break
+    if _stack:
+        _arm()
+    elif _installed:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, _previous_handler or signal.SIG_DFL)
+        _previous_handler, _installed = None, False
+
+
 def _on_alarm(signum: int, frame: object) -> None:
     now = time.monotonic()
     for entry in _stack:  # the outermost expired budget wins: its block ends
         if entry.deadline <= now + 1e-4:
+            # The handler leaves the stack itself: the alarm may land before the block's
+            # cleanup can run (while the budget is being entered) or inside it, and an
+            # entry left behind would go on raising into whatever the process does next
+            # (the next submission's grading).
+            _leave(entry)
             raise BudgetExceeded(entry.what, entry.seconds, entry.token)
     _arm()
 
@@ -75,11 +97,11 @@ def time_budget(seconds: float | None, what: str) -> Iterator[None]:
         if time.monotonic() - start > seconds:
             raise BudgetExceeded(what, seconds)
         return
-    global _previous_handler
+    global _previous_handler, _installed
     token = object()
     entry = _Entry(time.monotonic() + seconds, token, what, seconds)
-    if not _stack:
-        _previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+    if not _installed:
+        _previous_handler, _installed = signal.signal(signal.SIGALRM, _on_alarm), True
     _stack.append(entry)
     _arm()
     try:
@@ -89,14 +111,7 @@ def time_budget(seconds: float | None, what: str) -> Iterator[None]:
             raise BudgetExceeded(what, seconds) from None
         raise
     finally:
-        # Leave the stack first: an alarm that arrives now finds nothing expired.
-        _stack.remove(entry)
-        if _stack:
-            _arm()
-        else:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, _previous_handler or signal.SIG_DFL)
-            _previous_handler = None
+        _leave(entry)  # first: an alarm that arrives now finds nothing expired
 
 
 def remaining() -> float | None:

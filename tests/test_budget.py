@@ -49,6 +49,43 @@ def test_a_block_within_budget_leaves_no_timer_behind():
         time.sleep(0.01)
 
 
+def test_an_alarm_that_ends_a_budget_takes_it_off_the_stack():
+    """The alarm may land in the block's own cleanup (before it leaves the stack): the
+    handler removes the entry it ends, so nothing stale raises into later work."""
+    from grader import budget
+
+    with time_budget(30, "outer"):
+        entry = budget._Entry(time.monotonic() - 1, object(), "expired", 0.001)
+        budget._stack.append(entry)  # as if its block's cleanup had been interrupted
+        with pytest.raises(BudgetExceeded, match="expired"):
+            budget._on_alarm(signal.SIGALRM, None)
+        assert [e.what for e in budget._stack] == ["outer"]
+        budget._on_alarm(signal.SIGALRM, None)  # nothing expired: no exception
+    assert budget._stack == [] and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_alarm_while_a_budget_is_entered_leaves_nothing_behind(monkeypatch):
+    """A 1 ms budget entered under load: the alarm rings before the block (and its
+    cleanup) starts. The budget must not stay on the stack to ring again later."""
+    from grader import budget
+
+    previous = signal.getsignal(signal.SIGALRM)
+    real_arm = budget._arm
+
+    def arm_then_ring() -> None:
+        real_arm()
+        if budget._stack and budget._stack[-1].what == "late":
+            time.sleep(0.002)
+            budget._on_alarm(signal.SIGALRM, None)
+
+    monkeypatch.setattr(budget, "_arm", arm_then_ring)
+    with pytest.raises(BudgetExceeded, match="late"):
+        with time_budget(0.001, "late"):
+            pass
+    assert budget._stack == [] and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is previous  # handed back, too
+
+
 def test_the_graders_own_work_in_a_test_ends_with_the_submissions_wall_budget(tmp_path):
     """A suite whose own (trusted) computation takes too long costs that submission its
     remaining tests, as a time-out, and the next submission is graded normally."""
