@@ -127,6 +127,9 @@ def softmax_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.
     The gradient reaches EVERY class, not only the true one: the softmax Jacobian
     diag(p) - p p^T is not diagonal. Each row of dlogits sums to 0.
 
+    Numerical stability is required: logits of size 1e2 to 1e3 must give a finite,
+    accurate loss and dlogits (never inf or nan), in float32 as in float64.
+
     Raises ValueError: logits not a 2-D floating tensor with N >= 1 rows and C >= 1
     columns; y not int64 of shape (N,) on logits' device; a class index outside [0, C).
     """

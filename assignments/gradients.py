@@ -112,6 +112,10 @@ def softmax_regression_loss(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -
     max or exp overflows for large logits). y: int64 class indices (N,) in [0, k);
     W: (d, k). Raises ValueError for non-int64 y, an index out of range, or bad
     shapes (each message names the argument).
+
+    Numerical stability is required: logits Z of size 1e2 to 1e4 (around 1e3, say)
+    must give the finite, accurate loss, never inf or nan (graded in float32 and
+    float64).
     """
     # YOUR CODE HERE
     raise NotImplementedError("gradients.softmax_regression_loss: not implemented yet")
@@ -124,7 +128,8 @@ def softmax_regression_grad(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -
 
     softmax rows computed stably (subtract the row max before exp); onehot(y) is the
     (N, k) matrix with a single 1 in column y_i of row i. Same arguments and
-    ValueErrors as softmax_regression_loss.
+    ValueErrors as softmax_regression_loss, and the same stability requirement:
+    logits around 1e3 give a finite, accurate gradient.
     """
     # YOUR CODE HERE
     raise NotImplementedError("gradients.softmax_regression_grad: not implemented yet")

@@ -73,6 +73,11 @@ class EarlyStopping:
     first call. ``step`` returns True once ``patience`` calls IN A ROW brought no
     improvement (the count restarts at every improvement), False otherwise.
 
+    The answer is not latched: each call says whether the last ``patience`` calls
+    brought no improvement. If training goes on after a True (a loop that ignores it),
+    a later improvement restarts the count and ``step`` returns False again; a training
+    loop stops at the first True.
+
     Example with patience=2, min_delta=0: metrics 1.0, 0.8, 0.8, 0.9 return False, False,
     False, True (0.8 again is no improvement), and best = 0.8, best_step = 1.
 

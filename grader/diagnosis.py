@@ -82,8 +82,9 @@ def generic_hint(actual: Any, expected: Any, comparison: Comparison) -> str | No
         return _shape_hint(actual, expected)
     if problem in ("nan", "inf"):
         return (
-            "the result overflowed or took log(0): rewrite the formula in a numerically "
-            "stable form (subtract the max before exp, clamp or use log1p)"
+            "the result is not finite where finite values were expected: some step of the computation "
+            "gives inf or nan for these inputs (an exp that overflows, log(0) and 0/0 are the usual "
+            "sources; a numerically stable form avoids them: subtract the max before exp, clamp or use log1p)"
         )
     if problem == "values" and expected.is_floating_point() and actual.is_floating_point():
         return _scale_hint(actual.to(torch.float64), expected.to(torch.float64))
@@ -163,6 +164,13 @@ MATH_DOMAIN_HINT = (
     "or negative, a value already wrong earlier in the computation)"
 )
 
+TYPE_MIX_HINT = (
+    "numpy arrays and torch tensors are mixed here: keep everything a tensor (torch.from_numpy(a) or "
+    "torch.as_tensor(a, dtype=x.dtype, device=x.device) converts an array; tensor * array works, "
+    "array * tensor does not)"
+)
+NONE_HINT = "a value is None here (is a gradient None? skip parameters whose .grad is None)"
+
 # Exception messages that name their cause precisely, as (regular expression, hint),
 # searched case-sensitively anywhere in the message (an error reported inside another, a
 # callback's, still counts). They are checked before ERROR_HINTS, whose broader substrings
@@ -175,6 +183,8 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     # math.sqrt(-1), math.log(0), math.pow(0, -0.5), math.acos(2); newer Pythons name the bound
     (r"\bmath domain error\b|(^\s*|\bValueError: )expected a (nonnegative|positive) input(, got\b|$)",
      MATH_DOMAIN_HINT),
+    # numpy * Tensor, torch.from_numpy(tensor), torch.where(..., ndarray): both kinds named
+    (r"(?s)(?=.*\b(numpy\.)?ndarray\b)(?=.*\bTensor\b)", TYPE_MIX_HINT),
 )
 
 # Substrings of common runtime errors and what they usually mean in this course.
@@ -185,9 +195,12 @@ ERROR_HINTS: tuple[tuple[str, str], ...] = (
     ("Expected all tensors to be on the same device", "make new tensors on the input's device (device=x.device)"),
     ("must match the size of tensor", "the shapes do not line up: check transposes, keepdim and broadcasting"),
     ("mat1 and mat2 shapes cannot be multiplied", "the matrix shapes do not line up: check which side is transposed"),
-    ("unsupported operand type(s) for", "a value is None or of the wrong type here (is a gradient None?)"),
-    ("'NoneType' object", "a value is None here: skip parameters whose .grad is None"),
-    ("division by zero", "a count or step number is 0 where it is divided by"),
+    ("'NoneType'", NONE_HINT),
+    ("unsupported operand type(s) for",
+     "an operand has the wrong type for this operator: check the type of each side (tensor, number, list, ...)"),
+    ("division by zero",
+     "something divided by is 0 here: check each denominator at this line (a count, a step number, a "
+     "probability, 1 - p) and the cases where it can be 0"),
     ("out of bounds", "an index is out of range: check the class indices and dims"),
 )
 

@@ -125,7 +125,7 @@ def test_generic_error_hints_still_fire_for_their_own_cases():
         "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)": "transposed",
         "unsupported operand type(s) for *: 'float' and 'NoneType'": "None",
         "'NoneType' object has no attribute 'add_'": ".grad is None",
-        "float division by zero": "is 0 where it is divided by",
+        "float division by zero": "divided by is 0 here",
         "index 5 is out of bounds for dimension 0 with size 5": "index is out of range",
     }
     for message, needle in cases.items():
@@ -135,3 +135,25 @@ def test_generic_error_hints_still_fire_for_their_own_cases():
     assert "stub" in error_hint("NotImplementedError", "")
     assert "recursion" in error_hint("RecursionError", "maximum recursion depth exceeded")
     assert error_hint("ValueError", "reduction must be 'mean', 'sum' or 'none'") is None
+
+
+def test_type_mix_is_not_called_a_none_gradient():
+    from grader.diagnosis import TYPE_MIX_HINT
+    for message in [
+        "unsupported operand type(s) for *: 'numpy.ndarray' and 'Tensor'",
+        "unsupported operand type(s) for -: 'Tensor' and 'numpy.ndarray'",
+        "expected np.ndarray (got Tensor)",
+        "where(): argument 'other' (position 3) must be Tensor, not numpy.ndarray",
+    ]:
+        hint = error_hint("TypeError", message)
+        assert hint == TYPE_MIX_HINT, message
+        assert "None" not in hint
+    assert "None" in error_hint("TypeError", "unsupported operand type(s) for *: 'Tensor' and 'NoneType'")
+    other = error_hint("TypeError", "unsupported operand type(s) for +: 'int' and 'list'")
+    assert other is not None and "None" not in other and "numpy" not in other
+
+
+def test_division_by_zero_hint_is_neutral():
+    hint = error_hint("ZeroDivisionError", "float division by zero")
+    assert "divided by is 0" in hint
+    assert not hint.startswith("a count or step number")

@@ -8,6 +8,9 @@ random stream: any correct way of drawing the mask passes.
   the reference's scaling applied to the mask the student's own call drew (read off
   as out != 0, with inputs that are never 0). The backward pass must be
   dout * mask / (1 - p) for that same mask.
+- The cache belongs to the student (a tensor, a numpy array, a tuple, any object): it
+  never leaves the worker. The forward and backward passes run there in one call
+  (harness.run_layer), so the cache reaches dropout_backward exactly as it was made.
 - Random parts are checked against their sampling distribution. Every statistical
   check accepts a correct implementation with probability at least 1 - 1e-7 (bounds
   from the exact binomial distribution, the exact Gaussian mean, or the Laurent and
@@ -29,7 +32,7 @@ import math
 import pytest
 import torch
 
-from grader.diagnosis import Mistake, specific_error_hint
+from grader.diagnosis import Mistake, error_hint, specific_error_hint
 from grader.errors import StudentError
 from grader.harness_dropout import binomial_interval, chi2_mean_interval, gaussian_z
 
@@ -59,24 +62,73 @@ def _kept(reference, t: torch.Tensor, keep: torch.Tensor, p: float) -> torch.Ten
     return reference.dropout._scale_kept(t, keep, float(p))
 
 
+def _divides_by_zero(err: StudentError) -> bool:
+    """Whether an exception is the kind a division by 1 - p = 0 raises."""
+    text = err.exc_message.lower()
+    return err.is_a("ZeroDivisionError") or "division" in text or "divide" in text
+
+
 def _call(check, fn, hint: str | None, *args, **kwargs):
-    """Call the student; an exception it raises fails the case with ``hint``, unless its
-    message names its own cause (a math domain error, say)."""
+    """Call the student; an exception it raises fails the case with ``hint`` when it is a
+    division by zero (the cause ``hint`` names), unless its message names its own cause
+    (a math domain error, say). Other exceptions get the generic diagnosis."""
     try:
         return fn(*args, **kwargs)
     except StudentError as err:
-        if hint is None or err.type_name == "NotImplementedError":
+        specific = specific_error_hint(err.type_name, err.exc_message)
+        if specific is not None:
+            check.fail(err.message, specific)
+        if hint is None or err.type_name == "NotImplementedError" or not _divides_by_zero(err):
             raise
-        check.fail(err.message, specific_error_hint(err.type_name, err.exc_message) or hint)
+        check.fail(err.message, hint)
+
+
+PAIR_HINT = "return a tuple (out, cache): the output and what dropout_backward needs"
 
 
 def _forward(check, student, x: torch.Tensor, p: float, training: bool, generator: torch.Generator):
-    """The student's dropout_forward, which must return a pair (out, cache)."""
-    result = student.dropout.dropout_forward(x, p, training=training, generator=generator)
+    """The student's dropout_forward, which must return a pair (out, cache). The cache stays
+    in the worker as the student's code made it (``keeping``): it is theirs, whatever it is."""
+    result = student.dropout.dropout_forward.keeping(1)(x, p, training=training, generator=generator)
     check.that(isinstance(result, tuple) and len(result) == 2,
-               f"dropout_forward returned {type(result).__name__}, not a pair (out, cache)",
-               "return a tuple (out, cache): the output and what dropout_backward needs")
+               "dropout_forward did not return a pair (out, cache)", PAIR_HINT)
     return result
+
+
+def _driver_failed(err: StudentError, what: str) -> None:
+    """An exception with no frame in the submission came from the grader's own driver (a
+    lookup it made on the student's objects, say): report it as the grader's problem, not
+    as the student's mistake."""
+    if not err.where and err.type_name != "NotImplementedError":
+        raise RuntimeError(f"grader-side problem in the {what} driver, not in the submission: "
+                           f"{err.type_name}: {err.exc_message}"[:400]) from None
+
+
+def _forward_backward(check, student, x: torch.Tensor, p: float, training: bool, generator: torch.Generator,
+                      dout: torch.Tensor, hint: str | None = None) -> dict:
+    """dropout_forward, then dropout_backward(dout, cache) on its cache, both in the worker in
+    one call (harness.run_layer): the cache never leaves the worker, so a numpy mask, a
+    tuple or any object reaches dropout_backward exactly as dropout_forward made it.
+    Returns ``{"out", "grads", "dout"}`` (dx as "grads", dout as it was after both calls)."""
+    try:
+        res = student.harness.run_layer(student.dropout.dropout_forward, student.dropout.dropout_backward,
+                                        [x, p], {"training": training, "generator": generator}, dout)
+    except StudentError as err:
+        if "must return a pair (out, cache)" in err.exc_message:
+            check.fail(f"dropout_forward did not return a pair (out, cache): {err.exc_message}", PAIR_HINT)
+        if err.type_name == "NotImplementedError":
+            raise
+        _driver_failed(err, "dropout forward/backward")
+        where = f" ({err.where})" if err.where else ""
+        message = (f"dropout_forward(x, p={p:g}, training={training}) then dropout_backward(dout, cache) raised "
+                   f"{err.type_name}: {err.exc_message}{where}")
+        specific = specific_error_hint(err.type_name, err.exc_message)
+        if specific is None and hint is not None and _divides_by_zero(err):
+            specific = hint
+        check.fail(message, specific or error_hint(err.type_name, err.exc_message))
+    if not isinstance(res, dict) or not {"out", "grads", "dout"} <= set(res):
+        check.fail("dropout_forward / dropout_backward: the run returned no result")
+    return res
 
 
 NAN_DROPOUT = "never compute 0 / 0 or x / 0: at p = 1 return zeros without dividing by 1 - p"
@@ -331,10 +383,11 @@ def test_dropout_backward(student, reference, check, gen, device, dtype, p, shap
     """dx = dout * mask / (1 - p) for the mask the same forward call drew (its zeros are the
     forward output's zeros), with a random dout; exact up to rounding."""
     x = _x(gen, shape, dtype).to(device)
-    out, cache = _forward(check, student, x, p, True, _generator(device, gen))
-    out = _require_like(check, out, x, f"dropout_forward(x, p={p})")
+    generator = _generator(device, gen)
     dout = _x(gen, shape, dtype).to(device)  # never 0, so dx's zeros are the mask's
-    dx = student.dropout.dropout_backward(dout, cache)
+    res = _forward_backward(check, student, x, p, True, generator, dout)
+    out = _require_like(check, res["out"], x, f"dropout_forward(x, p={p})")
+    dx = res["grads"]
     keep = out != 0
     expected = _kept(reference, dout, keep, p)
     dd = dout.double()
@@ -367,10 +420,11 @@ def test_dropout_backward_identity(student, check, gen, device, dtype, p, traini
     dx is exactly 0 (no nan from 0 / 0)."""
     shape = (9, 11)
     x = _x(gen, shape, dtype).to(device)
-    _, cache = _forward(check, student, x, p, training, _generator(device, gen))
+    generator = _generator(device, gen)
     dout = _x(gen, shape, dtype).to(device)
     p1_hint = "after p = 1 the gradient is all zeros: return zeros without computing dout / (1 - p) = dout / 0"
-    dx = _call(check, student.dropout.dropout_backward, p1_hint if p == 1.0 else None, dout, cache)
+    dx = _forward_backward(check, student, x, p, training, generator, dout,
+                           hint=p1_hint if p == 1.0 else None)["grads"]
     if p == 1.0:
         check.close(dx, torch.zeros_like(dout), rtol=0.0, atol=0.0, mistakes=[
             Mistake(p1_hint, problem="nan"),
@@ -508,10 +562,10 @@ def test_inputs_unchanged(student, check, gen, device, name, kwargs):
     """No function modifies x (or dout) in place."""
     x = _x(gen, (12, 10), torch.float32).to(device)
     if name == "dropout_backward":
-        _, cache = _forward(check, student, x, 0.5, True, _generator(device, gen))
+        generator = _generator(device, gen)
         dout = _x(gen, (12, 10), torch.float32).to(device)
-        record = student.dropout.dropout_backward.inspect_call(dout, cache)
-        check.unchanged(dout, record.args[0], "dout", record.findings)
+        res = _forward_backward(check, student, x, 0.5, True, generator, dout)
+        check.unchanged(dout, res["dout"], "dout", tuple(student.dropout.dropout_backward.findings()))
         return
     value = 0.7 if name == "gaussian_noise" else 0.5
     record = getattr(student.dropout, name).inspect_call(x, value, generator=_generator(device, gen), **kwargs)

@@ -149,12 +149,50 @@ def _observed_scale(x: torch.Tensor, dist: Dist) -> float:
     return math.sqrt(float(((x - c) ** 2).mean())) / dist.q
 
 
-def _scale_hint(ratio: float, candidates: list[tuple[float, str]]) -> str | None:
-    """The first slip whose spread factor matches the observed one within 2% (the cases
-    are chosen so that the slips' factors differ by at least 5%)."""
+def _truncation_hint(x: torch.Tensor, dist: Dist) -> str | None:
+    """A normal sample whose tails are missing: every value within about 2.6 of the sample's
+    own standard deviations of the centre (a full normal of this many values reaches far
+    beyond that), with a kurtosis between a uniform's 1.8 and a normal's 3 (a normal
+    truncated or clipped at 2 std has about 2.4). Truncating N(0, s^2) at 2 s leaves a
+    standard deviation of 0.88 s, which can mimic a fan formula's factor, so this is
+    recognised before any formula is guessed."""
+    if dist.kind != "normal" or x.numel() < 2000:
+        return None
+    dev = x - dist.centre
+    m2 = float((dev * dev).mean())
+    if m2 <= 0.0:
+        return None
+    rms = math.sqrt(m2)
+    reach = float(dev.abs().max()) / rms
+    kurtosis = float((dev ** 4).mean()) / (m2 * m2)
+    if reach > 2.6 or not 2.1 <= kurtosis <= 2.75:
+        return None
+    cut = float(dev.abs().max()) / dist.q
+    return (f"the values are cut off at {cut:.2g} times the intended standard deviation (a truncated or clipped "
+            f"normal: its standard deviation is {rms / dist.q:.2g} times the intended one, about 0.88 for a cut "
+            "at 2 std): draw from the full normal, t.normal_(mean, std, generator=generator), without clipping "
+            "or redrawing the tails")
+
+
+def _rescaled(dist: Dist, factor: float) -> Dist:
+    """dist with its spread multiplied by factor around the same centre."""
+    if dist.kind == "uniform":
+        c, h = dist.centre, (dist.q - dist.p) / 2
+        return Dist("uniform", c - factor * h, c + factor * h)
+    return Dist("normal", dist.p, dist.q * factor)
+
+
+def _formula_hint(x: torch.Tensor, dist: Dist, dtype: torch.dtype,
+                  candidates: list[tuple[float, str]]) -> str | None:
+    """The first slip whose spread factor matches the sample's within 2% (the cases
+    are chosen so that the slips' factors differ by at least 5%)
+    AND whose distribution the sample passes every check of: a formula is named only when
+    it reproduces the sample's statistics, not merely its spread."""
+    ratio = _observed_scale(x, dist)
     for factor, text in candidates:
         if abs(factor - 1) > 0.06 and abs(ratio / factor - 1) < 0.02:
-            return text
+            if not _sample_problems(x, _rescaled(dist, factor), dtype):
+                return text
     return None
 
 
@@ -193,7 +231,7 @@ def _check_sample(check, subject, out, shape, dist, dtype, device, candidates=()
         return
     hint = extra(x) if extra is not None else None
     if hint is None and bool(torch.isfinite(x).all()):
-        hint = _scale_hint(_observed_scale(x, dist), list(candidates))
+        hint = _truncation_hint(x, dist) or _formula_hint(x, dist, dtype, list(candidates))
     check.fail(f"{subject}: the values are not a sample of the intended {dist.kind} distribution: "
                + "; ".join(problems), hint)
 

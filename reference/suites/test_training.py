@@ -227,6 +227,7 @@ class _SlipStopper:
         self.calls = 0
         self.bad = 0
         self.total_bad = 0
+        self.stopped = False
 
     def step(self, metric):
         m = float(metric)
@@ -260,6 +261,9 @@ class _SlipStopper:
             return count > self.patience
         if self.bug == "stop_early":
             return count >= self.patience - 1
+        if self.bug == "latched":  # once True, True for good
+            self.stopped = self.stopped or count >= self.patience
+            return self.stopped
         return count >= self.patience
 
 
@@ -282,6 +286,9 @@ STOPPER_HINTS = {
     "best_step_one_based": "best_step is the 0-based index of the call (the first call is step 0)",
     "mode_inverted": "mode='max' means larger is better (an accuracy): an improvement is "
     "metric > best + min_delta",
+    "latched": "step returned True again after an improvement: the expected reading is that step's answer is "
+    "NOT latched; it tells whether the last patience calls in a row brought no improvement, so an "
+    "improvement restarts the count and step returns False again (a training loop stops at the first True)",
 }
 
 
@@ -404,11 +411,14 @@ STEP_CASES = [
 
 @pytest.mark.parametrize("kwargs,metrics", STEP_CASES, ids=["plateaus", "resets", "random-p2", "random-p3"])
 def test_early_stopping_step(student, reference, check, gen, kwargs, metrics):
-    """What step returns at every call: patience calls in a row without improvement."""
+    """What step returns at every call: patience calls in a row without improvement. The
+    answer is not latched: an improvement after a True restarts the count, and step
+    returns False again (the "plateaus" case checks it)."""
     metrics = _grid(gen, 14) if metrics == "random" else metrics
     got, want = run_stopper(check, student, reference, kwargs, metrics)
     check_stopper(check, got, want, kwargs, metrics, ("stop",),
-                  ("no_reset", "non_strict", "stop_late", "stop_early", "mode_inverted", "best_every_call"))
+                  ("no_reset", "non_strict", "stop_late", "stop_early", "mode_inverted", "best_every_call",
+                   "latched"))
 
 
 PATIENCE_CASES = [1, 2, 4, 6]
