@@ -109,6 +109,39 @@ def run_optimizer(
     return {"trajectory": trajectory, "grads_modified": grads_modified, "graph_built": graph_built}
 
 
+def run_zero_grad(
+    optimizer_cls: Callable[..., Any],
+    params0: Sequence[torch.Tensor],
+    grad_fn: GradFn | dict,
+    steps: int,
+    hparams: dict | None = None,
+) -> dict:
+    """Run ``steps`` optimizer steps as :func:`run_optimizer`, then call ``zero_grad()``
+    and ``step()`` once more without giving new gradients.
+
+    Returns the parameters after the ``steps`` steps (``before``), every parameter's
+    ``.grad`` right after ``zero_grad()`` (None where it is None, otherwise a copy of the
+    tensor) and the parameters after the extra step (``after``), so the grader can
+    compare all of it with the reference's run (whose zero_grad sets every .grad to None,
+    so the extra step changes nothing).
+    """
+    if isinstance(grad_fn, dict):
+        grad_fn = gradient_field(grad_fn)
+    params = [p.detach().clone().requires_grad_(True) for p in params0]
+    optimizer = optimizer_cls(params, **(hparams or {}))
+    for t in range(int(steps)):
+        grads = grad_fn([p.detach().clone() for p in params], t)
+        for p, g in zip(params, grads):
+            p.grad = None if g is None else g.detach().clone().to(dtype=p.dtype)
+        optimizer.step()
+    before = [p.detach().clone() for p in params]
+    optimizer.zero_grad()
+    grads_after = [None if p.grad is None else p.grad.detach().clone() for p in params]
+    optimizer.step()
+    after = [p.detach().clone() for p in params]
+    return {"before": before, "grads": grads_after, "after": after}
+
+
 def run_clipping(
     clip_fn: Callable[..., Any],
     grads: Sequence[torch.Tensor | None],

@@ -408,6 +408,93 @@ def deep_chain(x: float, depth: int, reuse: bool) -> dict:
     return {"inputs": [x], "ops": ops}
 
 
+# Operations that a common design builds from two nodes when the chain is their right-hand
+# operand: c - v as c + (-v), c / v as c * v**-1 (both for a number c and for a node c).
+TWO_NODE_STEPS = (("rsub", 2.5), ("sub", 1), ("rdiv", 1.5), ("div", 2))
+
+
+def _chain_candidates(name: str, last: int, turn: int) -> list[list]:
+    """Instances of operation ``name`` that read the chain's node ``last``; a binary
+    operation takes the chain on the left or the right (alternating with ``turn``) and
+    one of the leaves 1 and 2 as its other operand."""
+    if name in _BINARY:
+        sides = [[name, leaf, last] for leaf in (1, 2)], [[name, last, leaf] for leaf in (1, 2)]
+        return sides[turn % 2] + sides[1 - turn % 2]
+    if name == "pow":
+        return [[name, last, n] for n in EXPONENTS]
+    if name in _WITH_CONST:
+        return [[name, last, c] for c in CONSTANTS]
+    if name in _REFLECTED:
+        return [[name, c, last] for c in CONSTANTS]
+    return [[name, last]]
+
+
+def deep_mixed_chain(x: float, depth: int, two_node: bool = False) -> dict:
+    """A chain of ``depth`` operations on inputs ``[x, 2.5, 1.5]`` in which every
+    operation reads the node made just before it.
+
+    With ``two_node`` every step puts the chain on the RIGHT of a subtraction or a
+    division (``2.5 - v``, ``1.5 / v``, ``a - v``, ``b / v`` with the leaves a, b): a design
+    that builds those as ``c + (-v)`` and ``c * v**-1`` makes two nodes per step, so the
+    graph is about 2 * depth nodes deep. Each group of four steps maps v back to v (with
+    a = 2.5 and b = 1.5), so the values and the gradients stay of order one. Otherwise the steps cycle through every
+    operation of :data:`AUTODIFF_OPS`, each placed so that the chain's value stays in
+    0.4 <= |v| <= 3 and the product of the local derivatives along the chain stays
+    within e^-6 .. e^6 (no vanishing or exploding gradients).
+    """
+    import math
+
+    vals = [float(x), 2.5, 1.5]
+    ops: list[list] = []
+    last = 0
+    if two_node:
+        for k in range(depth):
+            name, other = TWO_NODE_STEPS[k % len(TWO_NODE_STEPS)]
+            op = [name, other, last]
+            vals.append(float_op(op, vals))
+            ops.append(op)
+            last = len(vals) - 1
+        return {"inputs": vals[:3], "ops": ops}
+
+    log_d = 0.0
+    turn = 0
+    names = list(AUTODIFF_OPS)
+    k = 0
+    misses = 0
+    while len(ops) < depth:
+        name = names[k % len(names)]
+        k += 1
+        chosen = None
+        for op in _chain_candidates(name, last, turn):
+            if not _in_domain(op, vals, 3.0):
+                continue
+            r = float_op(op, vals)
+            if not 0.4 <= abs(r) <= 3.0:
+                continue
+            h = 1e-6
+            shifted = list(vals)
+            shifted[last] = vals[last] + h
+            up = float_op(op, shifted)
+            shifted[last] = vals[last] - h
+            down = float_op(op, shifted)
+            d = abs(up - down) / (2 * h)
+            if not 0.1 <= d <= 4.0 or abs(log_d + math.log(d)) > 6.0:
+                continue
+            chosen, log_d = op, log_d + math.log(d)
+            break
+        if chosen is None:
+            misses += 1
+            if misses < len(names):
+                continue
+            chosen = ["mul_c", last, -1 if abs(log_d) < 6 else 1]  # never reached in practice
+        misses = 0
+        turn += 1
+        vals.append(float_op(chosen, vals))
+        ops.append(chosen)
+        last = len(vals) - 1
+    return {"inputs": vals[:3], "ops": ops}
+
+
 def wide_program(xs: Sequence[float]) -> dict:
     """h = sigmoid(x0 + x1) used by one product per input (h * x_i), summed pairwise:
     a node with len(xs) consumers and len(xs) inputs, at a small depth."""

@@ -243,6 +243,10 @@ GRAPH_HINT = ("the operations combine wrongly here: fix what the single-operatio
               "the nodes in reverse topological order")
 DUAL_GRAPH_HINT = ("the operations combine wrongly here: fix what the single-operation Dual tests report "
                    "first; every operation's tangent is the chain rule applied to its inputs' tangents")
+RECURSION_HINT = ("the recursion is too deep: the graph is 500 operations deep, over 1000 nodes when c - v or "
+                  "c / v is built from two operations (c + (-v), c * v**-1), beyond Python's recursion limit "
+                  "(about 1000 nested calls); build the topological order with a loop and an explicit stack "
+                  "(an iterative traversal) instead of a recursive function")
 EXPONENTIAL_HINT = ("on a 500-operation chain where every node is used twice, a backward pass that recurses "
                     "into the parents once per PATH makes exponentially many calls: build a topological order "
                     "(each node once) and process it in reverse")
@@ -399,8 +403,7 @@ def _fail_on_error(check, got, program, names, cls, keys):
                    f"{describe(program, names)}", hint)
     if stage == "backward":
         if kind == "RecursionError":
-            hint = ("the graph is 500 operations deep: build the topological order with a loop and an "
-                    "explicit stack instead of recursion (or keep the recursion to one frame per node)")
+            hint = RECURSION_HINT
         check.fail(f"out.backward() {raised}, for {describe(program, names)}", hint)
     if op is not None:
         name = op[0]
@@ -861,9 +864,19 @@ def test_value_random_graphs(student, reference, check, gen, size):
     _structure_check(check, got, want, program, None, GRAPH_HINT)
 
 
-@pytest.mark.parametrize("kind", ["reuse", "chain"])
+def _deep_program(gen, kind):
+    """A chain of DEPTH operations: "reuse" and "chain" (grader.harness_autodiff.deep_chain),
+    "every-op" (every operation, each reading the node before) and "right-operand" (c - v
+    and c / v with the chain on the right, two nodes per step in a c + (-v) design)."""
+    x = _draw(gen, 0.2, 1.2)
+    if kind in ("every-op", "right-operand"):
+        return H.deep_mixed_chain(x, DEPTH, two_node=kind == "right-operand")
+    return H.deep_chain(x, DEPTH, reuse=kind == "reuse")
+
+
+@pytest.mark.parametrize("kind", ["reuse", "chain", "every-op", "right-operand"])
 def test_value_deep_graph(student, reference, check, gen, kind):
-    program = H.deep_chain(_draw(gen, 0.2, 1.2), DEPTH, reuse=kind == "reuse")
+    program = _deep_program(gen, kind)
     got, want = run_value(student, reference, check, program)
     _structure_check(check, got, want, program, None, GRAPH_HINT)
 
@@ -970,14 +983,14 @@ def test_dual_random_graphs(student, reference, check, gen, case):
     _dual_structure_check(check, got, want, program, names, seeds)
 
 
-@pytest.mark.parametrize("kind", ["reuse", "chain", "wide"])
+@pytest.mark.parametrize("kind", ["reuse", "chain", "wide", "every-op"])
 def test_dual_deep_graph(student, reference, check, gen, kind):
     if kind == "wide":
         program = H.wide_program([_draw(gen, -2, 2) for _ in range(200)])
         seeds = _random_seeds(gen, 200)
     else:
-        program = H.deep_chain(_draw(gen, 0.2, 1.2), DEPTH, reuse=kind == "reuse")
-        seeds = [1.0]
+        program = _deep_program(gen, kind)
+        seeds = [1.0] + [0.0] * (len(program["inputs"]) - 1)
     got, want = run_dual(student, reference, check, program, seeds)
     _dual_structure_check(check, got, want, program, None, seeds)
 

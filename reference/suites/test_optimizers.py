@@ -220,6 +220,10 @@ class _Slip:
     def _adam(self, p, g, h, st, decoupled=False):
         lr, (b1, b2), eps, wd = h["lr"], h["betas"], h["eps"], h["weight_decay"]
         bug = self.bug
+        if bug == "betas_hardcoded":
+            b1, b2 = DEFAULTS["Adam"]["betas"]
+        if bug == "adam_eps_hardcoded":
+            eps = DEFAULTS["Adam"]["eps"]
         if not st:
             st["t"] = 0
             st["m"] = torch.zeros_like(p)
@@ -227,6 +231,8 @@ class _Slip:
             st["vmax"] = torch.zeros_like(p)
         st["t"] += 1
         t = self.global_step if bug == "global_step" else 1 if bug == "t_frozen" else st["t"]
+        if bug == "bc_t_plus_1":
+            t += 1
         if wd:
             swap = bug in ("coupled", "decoupled_in_adam")
             if decoupled != swap:
@@ -292,6 +298,13 @@ SLIP_HINTS = {
     "(the first step should move each coordinate by about lr)",
     "only_bc2": "only the second moment is bias-corrected: m needs dividing by 1 - beta1^t too "
     "(the first step should move each coordinate by about lr)",
+    "betas_hardcoded": "use the betas passed to the constructor, read from self.param_groups[0]['betas'] at "
+    "every step, not hard-coded (0.9, 0.999): this case passed other betas and your steps match the default ones",
+    "adam_eps_hardcoded": "use the eps passed to the constructor, read from self.param_groups[0]['eps'] at every "
+    "step, not a hard-coded 1e-8: this case passed another eps and your steps match eps = 1e-8",
+    "bc_t_plus_1": "the bias correction is off by one step: on the first step t = 1, so divide by 1 - beta1^1 and "
+    "1 - beta2^1 (not beta^2, as with t + 1 or a step count that starts at 1 before it is incremented); start "
+    "the count at 0 and increment it once before computing 1 - beta^t",
     "t_frozen": "the step count t never grows: increment self.state[p]['step'] at every step, so the bias "
     "corrections 1 - beta^t approach 1",
     "coupled": "AdamW decays the weights directly (p *= 1 - lr*wd) and keeps the decay out of m and v; "
@@ -460,9 +473,9 @@ DEFAULT_SLIPS = {
     "Adagrad": ("no_lr_decay", "lr_decay_t", "no_initial_accumulator", "eps_inside", "eps_1e-8"),
     "RMSprop": ("eps_inside", "not_centered", "lr_in_buffer"),
     "Adam": ("no_bias_correction", "only_bc1", "only_bc2", "t_frozen", "eps_inside", "decoupled_in_adam",
-             "amsgrad_vhat"),
+             "amsgrad_vhat", "bc_t_plus_1", "betas_hardcoded", "adam_eps_hardcoded"),
     "AdamW": ("no_bias_correction", "only_bc1", "only_bc2", "t_frozen", "eps_inside", "coupled", "decay_no_lr",
-              "decay_after", "amsgrad_vhat"),
+              "decay_after", "amsgrad_vhat", "bc_t_plus_1", "betas_hardcoded", "adam_eps_hardcoded"),
 }
 
 
@@ -668,7 +681,11 @@ def test_adamw_default_decay(student, reference, check, gen, device, dtype, name
                    slips=("coupled", "decay_no_lr", "decay_after") + ADAM_SLIPS)
 
 
-@cases(("AdamW", dict(lr=0.02, weight_decay=0.1)), ("AdamW", dict(lr=0.1, weight_decay=0.5)))
+@cases(
+    ("AdamW", dict(lr=0.02, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.1, weight_decay=0.5)),
+    ("AdamW", dict(lr=0.03, weight_decay=0.2, betas=(0.85, 0.995), eps=1e-3)),
+)
 def test_adamw_weight_decay(student, reference, check, gen, device, dtype, name, hparams):
     optimizer_case(check, student, reference, gen, device, dtype, name, hparams,
                    slips=("coupled", "decay_no_lr", "decay_after") + ADAM_SLIPS)
@@ -801,3 +818,54 @@ def test_step_side_effects(student, reference, check, gen, device, dtype, name, 
     if got.get("graph_built") is not False:
         check.note(f"{label}: the worker reports a parameter with autograd history after step() (not scored): "
                    "update the parameters in place inside `with torch.no_grad():`")
+
+
+ZERO_GRAD_HINT = ("zero_grad must set .grad to None (not zeros) for every parameter: p.grad = None, as torch's "
+                  "default set_to_none=True; a zero tensor still counts as a gradient, so the next step() updates "
+                  "the parameter (momentum, Adam's moments) instead of skipping it")
+
+
+def _zero_grad_pattern(i, t):
+    """Parameter 1 has no gradient on the last of the three steps, so it is None before zero_grad()."""
+    return i == 1 and t == 2
+
+
+@cases(("SGD", dict(lr=0.05, momentum=0.9)), ("Adam", dict(lr=0.02)))
+def test_zero_grad(student, reference, check, gen, device, dtype, name, hparams):
+    """zero_grad() sets every .grad to None, so a step() right after it changes nothing.
+
+    Three steps first (the parameters must move, so the stub's step() cannot earn this),
+    then zero_grad() and one more step() with no new gradients. The grader reads each
+    parameter's .grad as the run returns it (None or a tensor) and the parameters after the
+    extra step, and compares both with the reference's run."""
+    problem = Feedback(gen, random_shapes(gen), none=_zero_grad_pattern)
+    params0 = problem.params0(dtype, device)
+    label = describe_hparams(name, hparams) + ": three steps, then zero_grad() and one more step()"
+    try:
+        got = student.harness.run_zero_grad(getattr(student.optimizers, name), params0, problem.spec(3), 3,
+                                            hparams=dict(hparams))
+    except StudentError as err:
+        if "nonetype" in err.exc_message.lower():  # p.grad.zero_() on a parameter whose .grad is None
+            check.fail(err.message, ZERO_GRAD_HINT)
+        raise
+    want = harness.run_zero_grad(getattr(reference.optimizers, name), params0, problem.spec(3), 3,
+                                 hparams=dict(hparams))
+    n = len(params0)
+    if not isinstance(got, dict) or not all(isinstance(got.get(k), list) and len(got[k]) == n
+                                            for k in ("before", "grads", "after")):
+        check.fail(f"{label}: the run did not return one entry per parameter")
+    before = got["before"]
+    moved = all(isinstance(a, torch.Tensor) and a.shape == b.shape and not torch.equal(a.detach().cpu(), b.cpu())
+                for a, b in zip(before, params0))
+    check.that(moved, f"{label}: the three steps before zero_grad() did not change every parameter",
+               "step() must update every parameter that has a gradient, in place (p.add_(...) under no_grad)")
+    for i, g in enumerate(got["grads"]):
+        if g is None:
+            continue
+        kind = ("a tensor of zeros" if isinstance(g, torch.Tensor) and not bool(g.detach().ne(0).any())
+                else "a tensor" if isinstance(g, torch.Tensor) else f"a {type(g).__name__}")
+        check.fail(f"{label}: after zero_grad(), parameter {i}'s .grad is {kind} instead of None", ZERO_GRAD_HINT)
+    for i, (a, b, e) in enumerate(zip(got["after"], before, want["after"])):
+        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or not torch.equal(a, b):
+            check.close(a, e, what=f"{label}: parameter {i} after the step() that follows zero_grad() "
+                                   f"(every .grad is None: nothing may change)", hint=ZERO_GRAD_HINT)
