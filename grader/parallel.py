@@ -79,6 +79,7 @@ def _rubric_to_data(rubric: Rubric) -> dict:
         "topics": {
             name: {
                 "forbidden_penalty": t.forbidden_penalty,
+                "argument_order_penalty": t.argument_order_penalty,
                 "tests": {
                     g.name: {"points": g.points, "tiers": [{"within": x.within, "credit": x.credit} for x in g.tiers]}
                     for g in t.groups.values()

@@ -37,12 +37,14 @@ from grader.scoring import (
     Outcome,
     SubmissionResult,
     TestResult,
+    argument_order_test,
     penalty_test,
     score_test,
     submission_result,
     topic_result,
 )
 from grader.session import SessionStats, SubmissionSession
+from grader.signature_check import Contract, contract_signatures
 from grader.submission import Prepared, Submission, prepare
 from grader.topics import TOPICS
 
@@ -198,6 +200,23 @@ class GradingPlugin:
         self.fatal_usage = False
         self.isolation_layers: tuple[str, ...] = ()
         self.isolation_flag: str | None = None
+        self._contracts: dict[str, Contract] | None = None
+
+    @property
+    def contracts(self) -> dict[str, Contract]:
+        """Each topic's public signatures, read once from the reference's syntax tree (the
+        course's own files, in this process: nothing a worker reports). None of them
+        without a reference (public tests): the argument order is then not checked."""
+        if self._contracts is None:
+            self._contracts = {}
+            directory = self.config.reference_dir
+            for topic in TOPICS if directory is not None else ():
+                try:
+                    text = (Path(directory) / f"{topic}.py").read_text(encoding="utf-8")
+                    self._contracts[topic] = contract_signatures(text)
+                except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError):
+                    continue  # no usable reference for this topic: its suite says so
+        return self._contracts
 
     @staticmethod
     def _devices(choice: str) -> tuple[str, ...]:
@@ -387,7 +406,7 @@ class GradingPlugin:
 
     def _grade_in(self, submission: Submission, job: Path, attempt: _Attempt) -> None:
         t0 = time.perf_counter()
-        prepared = prepare(submission, job, self.prepared_topics, self.rubric.limits.intake_seconds)
+        prepared = prepare(submission, job, self.prepared_topics, self.rubric.limits.intake_seconds, self.contracts)
         scratch = job / "scratch"
         scratch.mkdir()
         runnable_topics = prepared.present - set(prepared.broken)
@@ -581,6 +600,13 @@ class GradingPlugin:
                 if rubric_topic.forbidden_penalty > 0:
                     earned = sum(t.score for t in tests)
                     tests.append(penalty_test(topic, earned, rubric_topic.forbidden_penalty, messages))
+            order = prepared.signatures.get(topic, [])
+            if order:
+                flags.extend(f.describe(topic) for f in order)
+                if rubric_topic.argument_order_penalty > 0:
+                    earned = sum(t.score for t in tests)
+                    tests.append(argument_order_test(
+                        topic, earned, rubric_topic.argument_order_penalty, [f.message for f in order]))
             topics[topic] = topic_result(topic, tests, status)
         flags.extend(m for messages in runtime.values() for m in messages)  # topics not graded in this run
         flags.extend(f"internal grader error in {e}" for e in current.internal_errors)

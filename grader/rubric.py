@@ -6,12 +6,15 @@ An instructor edits ``reference/rubric.yaml`` without touching code::
     seed: 2026              # hidden inputs are drawn from this; change it each term
     show_expected: false    # feedback never prints reference outputs unless true
     limits: {call_timeout: 10, cpu_seconds: 300}
+    argument_order_penalty: 2   # points off a topic (at most what was earned) whose public
+                                # functions take their positional arguments in another order
     tiers:
       near: [{within: 10, credit: 0.5}, {within: 100, credit: 0.25}]
     topics:
       losses:
         points: 20            # optional; must equal the sum of the tests' points
         forbidden_penalty: 5  # points off (at most what was earned) for banned calls
+        argument_order_penalty: 2  # optional: overrides the top-level value for this topic
         tests:
           mse_loss: 1         # every case of test_mse_loss shares 1 point
           cross_entropy: {points: 3, tiers: near}
@@ -50,6 +53,9 @@ class TopicRubric:
     name: str
     groups: dict[str, GroupRubric]
     forbidden_penalty: float = 0.0
+    # points off (at most what the topic earned) when a public function or method takes
+    # its positional arguments in another order than the contract (grader.signature_check)
+    argument_order_penalty: float = 0.0
 
     @property
     def points(self) -> float:
@@ -126,8 +132,8 @@ class _Reader:
         return tuple(out)
 
 
-_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics"}
-_TOPIC_KEYS = {"points", "forbidden_penalty", "tests"}
+_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics", "argument_order_penalty"}
+_TOPIC_KEYS = {"points", "forbidden_penalty", "argument_order_penalty", "tests"}
 _GROUP_KEYS = {"points", "tiers"}
 
 
@@ -159,6 +165,7 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise r.error(f"settings.{name}.{key}", f"must be a number or a string, got {value!r}")
         settings[name] = dict(values)
+    order_penalty = r.number(data.get("argument_order_penalty", 0), "argument_order_penalty")
     topics = {}
     for name, tdata in r.mapping(data.get("topics"), "topics").items():
         where = f"topics.{name}"
@@ -185,7 +192,8 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
                 tiers = ()
             groups[gname] = GroupRubric(gname, points, tiers)
         topic = TopicRubric(
-            name, groups, r.number(tdata.get("forbidden_penalty", 0), f"{where}.forbidden_penalty")
+            name, groups, r.number(tdata.get("forbidden_penalty", 0), f"{where}.forbidden_penalty"),
+            r.number(tdata.get("argument_order_penalty", order_penalty), f"{where}.argument_order_penalty"),
         )
         if "points" in tdata:
             declared = r.number(tdata["points"], f"{where}.points")

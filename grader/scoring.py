@@ -94,6 +94,21 @@ def penalty_test(topic: str, earned: float, penalty: float, messages: list[str])
     )
 
 
+def argument_order_test(topic: str, earned: float, penalty: float, messages: list[str]) -> TestResult:
+    """A zero-point entry that removes up to ``penalty`` points for public functions whose
+    positional arguments are not in the contract's order (grader.signature_check)."""
+    taken = min(max(earned, 0.0), penalty)
+    return TestResult(
+        f"{topic}::argument_order",
+        -taken,
+        0.0,
+        "failed",
+        "; ".join(messages)[:500],
+        "keep the parameters in the order docs/api.md lists them (renaming them is fine): "
+        "the grader and other code may pass arguments by position",
+    )
+
+
 def topic_result(name: str, tests: list[TestResult], status: str | None = None) -> TopicResult:
     score = _round(sum(t.score for t in tests))
     max_score = _round(sum(t.max_score for t in tests))

@@ -26,6 +26,7 @@ from grader.budget import BudgetExceeded, time_budget
 from grader.errors import SubmissionError, UsageError
 from grader.notebook import notebook_to_source
 from grader.mutation_check import MutationFinding, find_mutations
+from grader.signature_check import Contract, SignatureFinding, check_signatures
 from grader.static_check import Finding, check_source
 from grader.textsafe import safe_filenames, terminal
 from grader.topics import TOPICS
@@ -63,6 +64,9 @@ class Prepared:
     # in-place writes into arguments found in the source, by topic and function
     # (grader.mutation_check): the suites score argument rules from these
     mutations: dict[str, dict[str, list[MutationFinding]]] = field(default_factory=dict)
+    # public functions whose positional parameters break the contract's order, by topic
+    # (grader.signature_check against the reference's signatures)
+    signatures: dict[str, list[SignatureFinding]] = field(default_factory=dict)
 
 
 def find_submissions(paths: list[str | Path], ids: list[str] | None = None) -> list[Submission]:
@@ -297,7 +301,13 @@ def _syntax_error(topic: str, fmt: str, source: str, exc: SyntaxError) -> str:
     return f"{topic}.{fmt} has a syntax error{where}: {exc.msg}"
 
 
-def prepare(sub: Submission, job_dir: Path, topics: list[str], intake_seconds: float | None = None) -> Prepared:
+def prepare(
+    sub: Submission,
+    job_dir: Path,
+    topics: list[str],
+    intake_seconds: float | None = None,
+    contracts: dict[str, Contract] | None = None,
+) -> Prepared:
     """Copy the submission's topic files into ``job_dir/modules`` and check them.
 
     A zipped submission is unpacked into ``job_dir/unzipped`` first; the caller owns
@@ -307,6 +317,9 @@ def prepare(sub: Submission, job_dir: Path, topics: list[str], intake_seconds: f
     Reading, converting and checking each topic's file, and unpacking the zip, each get
     ``intake_seconds`` (None: no limit); a topic over budget is recorded as broken and
     the rest of the submission goes on.
+
+    ``contracts`` (topic -> the reference's signatures) turns on the argument-order
+    check of :mod:`grader.signature_check` for those topics.
     """
     module_dir = job_dir / "modules"
     module_dir.mkdir(parents=True, exist_ok=True)
@@ -325,19 +338,20 @@ def prepare(sub: Submission, job_dir: Path, topics: list[str], intake_seconds: f
     for topic in topics:
         try:
             with time_budget(intake_seconds, f"reading {topic}"):
-                source = _take_topic(prepared, folder, topic)
+                source = _take_topic(prepared, folder, topic, (contracts or {}).get(topic))
         except BudgetExceeded as exc:
             prepared.present.add(topic)
             prepared.broken[topic] = _over_budget(_topic_files(folder, topic), exc)
             prepared.findings.pop(topic, None)
             prepared.mutations.pop(topic, None)
+            prepared.signatures.pop(topic, None)
             continue
         if source is not None:
             (module_dir / f"{topic}.py").write_text(source, encoding="utf-8")
     return prepared
 
 
-def _take_topic(prepared: Prepared, folder: Path, topic: str) -> str | None:
+def _take_topic(prepared: Prepared, folder: Path, topic: str, contract: Contract | None = None) -> str | None:
     """Read, decode, convert and check one topic's file, recording it in ``prepared``;
     the module source to write, None when there is none or it cannot be used."""
     try:
@@ -352,11 +366,14 @@ def _take_topic(prepared: Prepared, folder: Path, topic: str) -> str | None:
     prepared.present.add(topic)
     prepared.formats[topic] = fmt
     try:
-        # both checks read the same tree (only the manual topics' files are checked)
+        # the checks read the same tree (forbidden calls and writes into arguments are
+        # checked in the manual topics; the argument order wherever there is a contract)
         info = TOPICS.get(topic)
-        tree = ast.parse(source) if info is not None and info.manual else None
+        tree = ast.parse(source) if (info is not None and info.manual) or contract else None
         prepared.findings[topic] = check_source(source, topic, tree)
         prepared.mutations[topic] = find_mutations(source, topic, tree)
+        if contract:
+            prepared.signatures[topic] = check_signatures(source, topic, contract, tree)
     except SyntaxError as exc:
         prepared.broken[topic] = _syntax_error(topic, fmt, source, exc)
         return None
