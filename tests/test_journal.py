@@ -80,7 +80,7 @@ def test_a_class_run_killed_with_sigkill_resumes_without_regrading(tmp_path):
     """SIGKILL the grader mid-class (as a power cut would), then --resume: the finished
     submissions are kept, not graded again, nothing is duplicated, and the scores equal
     those of an uninterrupted run."""
-    pause = "\nimport time\ntime.sleep(1.0)  # each import takes a second: time to interrupt\n"
+    pause = "\nimport time\ntime.sleep(0.5)  # each import takes half a second: time to interrupt\n"
     slow = HONEST_LOSSES + pause
     buggy = HONEST_LOSSES.replace("sq.mean()", "sq.sum()") + pause
     subs = [
@@ -121,11 +121,8 @@ def test_a_class_run_killed_with_sigkill_resumes_without_regrading(tmp_path):
         if entry["id"] in kept:  # taken from the journal as it was, timings included: not graded again
             assert entry == kept[entry["id"]]
 
-    clean = tmp_path / "clean.json"
-    subprocess.run(_grade_cmd(subs, clean), cwd=ROOT, env=env, check=True, timeout=300)
-    clean_scores = {s["id"]: s["score"] for s in json.loads(clean.read_text())["submissions"]}
-    assert {s["id"]: s["score"] for s in doc["submissions"]} == clean_scores
-    assert set(clean_scores.values()) == {10.0, 6.0}
+    # the scores an uninterrupted run gives: full marks, and the summed MSE's 4 points lost
+    assert {s["id"]: s["score"] for s in doc["submissions"]} == {f"s{i}": 6.0 if i % 2 else 10.0 for i in range(6)}
 
 
 @pytest.mark.slow

@@ -1,0 +1,83 @@
+"""Outside-style submissions reach the verdict a careful grader reaches.
+
+tests/outside/cases.yaml holds code written the way textbooks and course repositories
+write it (their conventions, numpy, literal formulas), ported into the course's
+signatures with the module's own argument checks as the only glue. A correct one keeps
+full marks with no flag; a wrong one loses points in each named test, and one of those
+failures says what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.course import Course
+from grader.engine import grade
+from grader.submission import Submission
+from grader.topics import TOPICS as TOPIC_INFO
+from tests.mutation import ROOT, Mutant, write_mutants
+
+CASES = yaml.safe_load((Path(__file__).parent / "outside" / "cases.yaml").read_text(encoding="utf-8"))["cases"]
+pytestmark = pytest.mark.slow
+
+
+def _mutant(case: dict) -> Mutant:
+    expect = {"correct": "correct", "wrong": "wrong"}[case["verdict"]]
+    return Mutant(case["topic"], case["name"], case.get("style", ""), expect, case["code"],
+                  tuple(case.get("loses", ())), case.get("message", ""))
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One run for the cases of self-contained topics, one per topic whose suite calls
+    others (its submissions carry the reference's version of those, not graded again)."""
+    topics = sorted({c["topic"] for c in CASES})
+    batches = [tuple(t for t in topics if not TOPIC_INFO[t].needs)] + [(t,) for t in topics if TOPIC_INFO[t].needs]
+    out = {}
+    for batch in (b for b in batches if b):
+        cases = [c for c in CASES if c["topic"] in batch]
+        subs = []
+        for case in cases:
+            folders = write_mutants(case["topic"], [_mutant(case)], tmp_path_factory.mktemp(case["name"]))
+            subs.append(Submission(case["name"], folders[case["name"]]))
+        jobs = int(os.environ.get("MUTANT_JOBS", "2"))
+        results = grade(Course(ROOT).hidden(topics=batch, device="cpu"), subs, jobs=jobs)
+        out.update({c["name"]: r for c, r in zip(cases, results)})
+    return out
+
+
+def test_the_set_is_large_and_well_formed():
+    assert len(CASES) >= 15
+    assert len({c["name"] for c in CASES}) == len(CASES)
+    for case in CASES:
+        assert case["verdict"] in ("correct", "wrong") and case.get("style") and case.get("why"), case["name"]
+        if case["verdict"] == "wrong":
+            assert case.get("loses") and case.get("message"), case["name"]
+    assert {c["verdict"] for c in CASES} == {"correct", "wrong"}
+
+
+@pytest.mark.parametrize("name", [c["name"] for c in CASES])
+def test_the_grader_reaches_the_careful_verdict(graded, name):
+    case = next(c for c in CASES if c["name"] == name)
+    result = graded[name]
+    topic = result.topics[case["topic"]]
+    if case["verdict"] == "correct":
+        lost = [f"{t.id}: {t.message}" for t in topic.tests if t.score < t.max_score or t.score < 0]
+        assert topic.score == topic.max_score, f"{name} ({case['why']}) lost points:\n" + "\n".join(lost[:5])
+        assert not result.flags, result.flags
+        return
+    assert topic.score < topic.max_score, f"{name} kept full marks: {case['why']}"
+    pattern = re.compile(case["message"], re.IGNORECASE)
+    for group in case["loses"]:
+        cases = [t for t in topic.tests if t.id.split("[")[0] == f"{case['topic']}::{group}"]
+        assert cases, f"{name}: no test {group!r}"
+        lost = [t for t in cases if t.score < t.max_score]
+        assert lost, f"{name}: {group} kept all its points"
+        texts = [f"{t.message} {t.hint or ''}" for t in lost]
+        assert any(pattern.search(text) for text in texts), (
+            f"{name}: nothing in {group} says {case['message']!r}:\n" + "\n".join(texts[:5]))
