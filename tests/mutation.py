@@ -118,6 +118,24 @@ def _first_line(node: ast.stmt) -> int:
     return min([node.lineno] + [d.lineno for d in decorators])
 
 
+SHORT_CAPSTONE_EPOCHS = 4
+
+
+def short_capstone_rubric(dest: Path) -> Path:
+    """The course rubric with a 4-epoch capstone, written to ``dest``.
+
+    A topic whose suite trains the capstone (training) is graded once per submission of
+    a batch; the capstone runs every one of its checks on fewer steps, and compares with
+    the reference trained on the same budget. The full-length capstone is graded by
+    ``grader validate``, tests/test_demo.py and tests/test_capstone.py.
+    """
+    rubric = yaml.safe_load((ROOT / "reference" / "rubric.yaml").read_text(encoding="utf-8"))
+    rubric["settings"]["capstone"] = {**rubric["settings"]["capstone"], "epochs": SHORT_CAPSTONE_EPOCHS}
+    path = dest / "rubric-short-capstone.yaml"
+    path.write_text(yaml.safe_dump(rubric), encoding="utf-8")
+    return path
+
+
 def write_mutants(topic: str, mutants: list[Mutant], dest: Path) -> dict[str, Path]:
     """One submission folder per mutant under ``dest``."""
     reference = (ROOT / "reference" / f"{topic}.py").read_text(encoding="utf-8")

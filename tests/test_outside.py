@@ -20,7 +20,7 @@ from grader.course import Course
 from grader.engine import grade
 from grader.submission import Submission
 from grader.topics import TOPICS as TOPIC_INFO
-from tests.mutation import ROOT, Mutant, write_mutants
+from tests.mutation import ROOT, Mutant, short_capstone_rubric, write_mutants
 
 CASES = yaml.safe_load((Path(__file__).parent / "outside" / "cases.yaml").read_text(encoding="utf-8"))["cases"]
 pytestmark = pytest.mark.slow
@@ -35,7 +35,8 @@ def _mutant(case: dict) -> Mutant:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """One run for the cases of self-contained topics, one per topic whose suite calls
-    others (its submissions carry the reference's version of those, not graded again)."""
+    others (its submissions carry the reference's version of those, not graded again);
+    the capstone trains for 4 epochs, as in tests/test_mutants.py."""
     topics = sorted({c["topic"] for c in CASES})
     batches = [tuple(t for t in topics if not TOPIC_INFO[t].needs)] + [(t,) for t in topics if TOPIC_INFO[t].needs]
     out = {}
@@ -46,7 +47,8 @@ def graded(tmp_path_factory):
             folders = write_mutants(case["topic"], [_mutant(case)], tmp_path_factory.mktemp(case["name"]))
             subs.append(Submission(case["name"], folders[case["name"]]))
         jobs = int(os.environ.get("MUTANT_JOBS", "2"))
-        results = grade(Course(ROOT).hidden(topics=batch, device="cpu"), subs, jobs=jobs)
+        rubric = short_capstone_rubric(tmp_path_factory.mktemp("rubric")) if "training" in batch else None
+        results = grade(Course(ROOT).hidden(topics=batch, device="cpu", rubric=rubric), subs, jobs=jobs)
         out.update({c["name"]: r for c, r in zip(cases, results)})
     return out
 
