@@ -341,7 +341,7 @@ def validate(course, jobs, device) -> None:
 @click.option("--course", type=click.Path(file_okay=False), help="Course folder.")
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that are out of date (exit 1 if any).")
 def stubs(course, check_only) -> None:
-    """Regenerate assignments/<topic>.py from the reference's solution regions."""
+    """Regenerate the stubs, notebooks and docs/api.md from the reference's solution regions."""
     from grader.course import find_course
     from grader.stubgen import sync_stubs
 
