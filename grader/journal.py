@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grader.errors import UsageError
-from grader.reports import submission_from_dict, submission_to_dict
+from grader.reports import atomic_write, submission_from_dict, submission_to_dict
 from grader.scoring import SubmissionResult
 
 JOURNAL_SCHEMA = 1
@@ -61,26 +61,14 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         # rewritten whole (no duplicates, no torn line) into a new private file, renamed
         # over the old one: a crash meanwhile leaves the old journal as it was
-        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}")
-        try:
-            with _private(tmp, os.O_EXCL) as fh:
-                fh.write(json.dumps({"journal": JOURNAL_SCHEMA, "fingerprint": fingerprint}) + "\n")
-                for result in journal.done.values():
-                    fh.write(json.dumps({"result": submission_to_dict(result)}) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        lines = [json.dumps({"journal": JOURNAL_SCHEMA, "fingerprint": fingerprint})]
+        lines += [json.dumps({"result": submission_to_dict(r)}) for r in journal.done.values()]
+        atomic_write(path, "".join(f"{line}\n" for line in lines), mode=0o600)
         return journal
 
     def record(self, result: SubmissionResult) -> None:
         self.done[result.id] = result
-        with _private(self.path, os.O_APPEND) as fh:
+        with _private(self.path) as fh:
             fh.write(json.dumps({"result": submission_to_dict(result)}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -93,8 +81,9 @@ class Journal:
             pass
 
 
-def _private(path: Path, flag: int) -> IO[str]:
-    """Open the journal for writing, created 0600 whatever the umask.
+def _private(path: Path) -> IO[str]:
+    """Open the journal for appending, created 0600 whatever the umask (its rewrite is
+    created 0600 the same way, by atomic_write).
 
     The results files follow the umask, so the staff can share them; the journal does
     not. ``--resume`` takes its lines as grades already given without grading them
@@ -102,8 +91,8 @@ def _private(path: Path, flag: int) -> IO[str]:
     shared folder's group could add grades to a group-writable journal); it is a run's
     working file, removed once the results are written, that no one else needs to read.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flag | getattr(os, "O_CLOEXEC", 0), 0o600)
-    return os.fdopen(fd, "a" if flag & os.O_APPEND else "w", encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _read(path: Path, fingerprint: str) -> dict[str, SubmissionResult]:

@@ -101,13 +101,14 @@ def results_document(results: Iterable[SubmissionResult], meta: dict[str, Any] |
     return doc
 
 
-def atomic_write(path: str | Path, text: str) -> None:
+def atomic_write(path: str | Path, text: str, mode: int = 0o666) -> None:
     """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
 
-    The file gets the mode ``open()`` gives a new file (0666 less the umask, or what the
-    folder's default ACL says), not ``mkstemp``'s 0600, which would lock the other staff
-    out of results in a shared course folder. A file it replaces does not pass on its
-    mode: the result is a new file.
+    The file is created with ``mode`` less the umask, as ``open()`` creates a new file
+    (0666 by default, or what the folder's default ACL says), not ``mkstemp``'s 0600,
+    which would lock the other staff out of results in a shared course folder; a private
+    file passes 0o600. A file it replaces does not pass on its mode: the result is a new
+    file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def atomic_write(path: str | Path, text: str) -> None:
     for attempt in range(100):
         tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}"
         try:
-            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask, as open() does
+            fd = os.open(tmp, flags, mode)  # the kernel applies the umask, as open() does
             break
         except FileExistsError:
             if attempt == 99:

@@ -81,32 +81,24 @@ def score_test(test_id: str, outcome: Outcome, points: float) -> TestResult:
     )
 
 
+def _deduction(test_id: str, earned: float, penalty: float, messages: list[str], hint: str) -> TestResult:
+    """A zero-point entry that removes up to ``penalty`` points, never more than earned."""
+    taken = min(max(earned, 0.0), penalty)
+    return TestResult(test_id, -taken, 0.0, "failed", "; ".join(messages)[:500], hint)
+
+
 def penalty_test(topic: str, earned: float, penalty: float, messages: list[str]) -> TestResult:
     """A zero-point entry that removes up to ``penalty`` points for forbidden calls."""
-    taken = min(max(earned, 0.0), penalty)
-    return TestResult(
-        f"{topic}::forbidden_calls",
-        -taken,
-        0.0,
-        "failed",
-        "; ".join(messages)[:500],
-        "write the maths by hand: this topic may not use ready-made torch functions",
-    )
+    return _deduction(f"{topic}::forbidden_calls", earned, penalty, messages,
+                      "write the maths by hand: this topic may not use ready-made torch functions")
 
 
 def argument_order_test(topic: str, earned: float, penalty: float, messages: list[str]) -> TestResult:
     """A zero-point entry that removes up to ``penalty`` points for public functions whose
     positional arguments are not in the contract's order (grader.signature_check)."""
-    taken = min(max(earned, 0.0), penalty)
-    return TestResult(
-        f"{topic}::argument_order",
-        -taken,
-        0.0,
-        "failed",
-        "; ".join(messages)[:500],
-        "keep the parameters in the order docs/api.md lists them (renaming them is fine): "
-        "the grader and other code may pass arguments by position",
-    )
+    return _deduction(f"{topic}::argument_order", earned, penalty, messages,
+                      "keep the parameters in the order docs/api.md lists them (renaming them is fine): "
+                      "the grader and other code may pass arguments by position")
 
 
 def topic_result(name: str, tests: list[TestResult], status: str | None = None) -> TopicResult:
