@@ -330,9 +330,8 @@ def validate(course, jobs, device) -> None:
     findings = validate_course(find_course(course), jobs=jobs, device=device)
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.name}")
-        if not f.ok and f.detail:
-            for line in f.detail.splitlines():
-                click.echo(f"     {line}")
+        for line in ((f.detail if not f.ok else "") + ("\n" + f.info if f.info else "")).strip().splitlines():
+            click.echo(f"     {line}")
     if not all(f.ok for f in findings):
         raise click.exceptions.Exit(1)
 

@@ -169,6 +169,25 @@ TYPE_MIX_HINT = (
     "torch.as_tensor(a, dtype=x.dtype, device=x.device) converts an array; tensor * array works, "
     "array * tensor does not)"
 )
+DEVICE_MIX_HINT = (
+    "a CPU tensor met one on the GPU: create new tensors on the input's device (torch.zeros_like(x), "
+    "torch.ones(n, device=x.device, dtype=x.dtype)) and keep every result there (no .cpu() on the way)"
+)
+NUMPY_DEVICE_HINT = (
+    "a tensor on the GPU has no numpy array: compute with torch (every numpy function has a torch "
+    "twin), or convert with x.cpu().numpy() and bring the result back with "
+    "torch.as_tensor(a, device=x.device, dtype=x.dtype)"
+)
+GENERATOR_DEVICE_HINT = (
+    "a random draw must happen on its generator's device: draw with device=generator.device (or fill a "
+    "tensor on the data's device, x.new_empty(shape).uniform_(generator=generator)); a permutation is "
+    "drawn with torch.randperm(N, generator=generator) on the generator's device and then moved to the "
+    "data with .to(X.device)"
+)
+INDEX_DEVICE_HINT = (
+    "a CPU tensor was indexed with indices on the GPU: keep the indexed tensor on the data's device "
+    "(create it with device=x.device) or move the indices with .cpu()"
+)
 NONE_HINT = "a value is None here (is a gradient None? skip parameters whose .grad is None)"
 
 # Exception messages that name their cause precisely, as (regular expression, hint),
@@ -185,6 +204,11 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
      MATH_DOMAIN_HINT),
     # numpy * Tensor, torch.from_numpy(tensor), torch.where(..., ndarray): both kinds named
     (r"(?s)(?=.*\b(numpy\.)?ndarray\b)(?=.*\bTensor\b)", TYPE_MIX_HINT),
+    # CUDA's own messages (also raised by grader.accelerator, the simulated GPU)
+    (r"\bExpected all tensors to be on the same device\b", DEVICE_MIX_HINT),
+    (r"\bcan't convert cuda(:\d+)? device type tensor to numpy\b", NUMPY_DEVICE_HINT),
+    (r"\bExpected a '\w+' device type for generator\b", GENERATOR_DEVICE_HINT),
+    (r"\bindices should be either on cpu or on the same device\b", INDEX_DEVICE_HINT),
 )
 
 # Substrings of common runtime errors and what they usually mean in this course.
@@ -192,7 +216,6 @@ ERROR_HINTS: tuple[tuple[str, str], ...] = (
     ("a leaf Variable that requires grad is being used in an in-place operation",
      "update parameters in place inside `with torch.no_grad():`"),
     ("expected scalar type", "mixed dtypes: make new tensors with dtype=x.dtype"),
-    ("Expected all tensors to be on the same device", "make new tensors on the input's device (device=x.device)"),
     ("must match the size of tensor", "the shapes do not line up: check transposes, keepdim and broadcasting"),
     ("mat1 and mat2 shapes cannot be multiplied", "the matrix shapes do not line up: check which side is transposed"),
     ("'NoneType'", NONE_HINT),

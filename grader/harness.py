@@ -31,9 +31,9 @@ def gradient_field(spec: dict) -> GradFn:
     """
     kind = spec.get("field")
     if kind == "feedback":
-        target = [torch.as_tensor(t, dtype=torch.float64) for t in spec["target"]]
-        curv = [torch.as_tensor(c, dtype=torch.float64) for c in spec["curv"]]
-        mask = [torch.as_tensor(m, dtype=torch.float64) for m in spec["mask"]]
+        target = [torch.as_tensor(t, dtype=torch.float64, device="cpu") for t in spec["target"]]
+        curv = [torch.as_tensor(c, dtype=torch.float64, device="cpu") for c in spec["curv"]]
+        mask = [torch.as_tensor(m, dtype=torch.float64, device="cpu") for m in spec["mask"]]
         amp = float(spec.get("amp", 0.5))
         freq = float(spec.get("freq", 3.0))
         none = {(int(i), int(t)) for i, t in spec.get("none", [])}
@@ -140,6 +140,43 @@ def run_zero_grad(
     optimizer.step()
     after = [p.detach().clone() for p in params]
     return {"before": before, "grads": grads_after, "after": after}
+
+
+def on_device(fn: Callable[..., Any], args: Sequence[Any] = (), kwargs: dict | None = None,
+              generators: bool = True) -> dict:
+    """``fn(*args, **kwargs)`` with every tensor argument on the simulated accelerator
+    (:mod:`grader.accelerator`) and, with ``generators``, every generator too (a
+    permutation's generator stays on the CPU: pass False).
+
+    ``fn`` is a student function, or a driver of this module (``student.harness.run_layer``)
+    that then runs on the accelerator with its arguments. Returns ``{"value", "left"}``:
+    what ``fn`` returned and where in it a tensor is not on the accelerator (paths such
+    as ``[1]``). An error that CUDA would raise (devices mixed, ``.numpy()`` of a tensor
+    on the accelerator, a generator on the wrong device) propagates as the student's.
+    """
+    from grader import accelerator
+
+    with accelerator.simulated():
+        args = accelerator.put(list(args), generators)
+        kwargs = accelerator.put(dict(kwargs or {}), generators)
+        value = fn(*args, **kwargs)
+    return {"value": value, "left": accelerator.left_behind(value)}
+
+
+def smooth_scalar(x: torch.Tensor) -> torch.Tensor:
+    """sum(x sin x): a smooth scalar function of a tensor, on the tensor's device, for a
+    student's numerical_gradient to differentiate."""
+    return (x * torch.sin(x)).sum()
+
+
+def descend(method: Callable[..., Any], X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor,
+            kwargs: dict | None = None, minibatch: bool = False) -> Any:
+    """Run a student's ``gradient_descent(grad_fn, w0, ...)`` (or, with ``minibatch``,
+    ``minibatch_sgd(grad_fn, X, y, w0, ...)``) on least squares with data ``X, y``: the
+    gradient is computed here, on the data's device."""
+    if minibatch:
+        return method(lambda Xb, yb, w: Xb.T @ (Xb @ w - yb) / Xb.shape[0], X, y, w0, **(kwargs or {}))
+    return method(lambda w: X.T @ (X @ w - y) / X.shape[0], w0, **(kwargs or {}))
 
 
 def run_clipping(

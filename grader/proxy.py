@@ -112,6 +112,8 @@ class HarnessProxy:
             return session.call({"path": f"@{name}"}, args, kwargs, label=label,
                                 topic_hint=_referenced_topic(args, kwargs))
 
+        # passed as an argument (to harness.on_device, say), the driver goes by name
+        run._remote_path = f"@{name}"  # type: ignore[attr-defined]
         return run
 
 
@@ -154,20 +156,28 @@ def _import_referenced(session: SubmissionSession, args: tuple, kwargs: dict) ->
             _import_referenced(session, tuple(value.values()), {})
 
 
-def _referenced_topic(args: tuple, kwargs: dict) -> str | None:
-    """The topic of the first student function among the arguments (nested too)."""
+def _first_referenced(args: tuple, kwargs: dict) -> RemoteCallable | None:
+    """The first student function among the arguments (nested too)."""
     for value in list(args) + list(kwargs.values()):
         if isinstance(value, RemoteCallable):
-            return value._topic
+            return value
         if isinstance(value, (list, tuple, dict)):
-            found = _referenced_topic(tuple(value.values()) if isinstance(value, dict) else tuple(value), {})
+            found = _first_referenced(tuple(value.values()) if isinstance(value, dict) else tuple(value), {})
             if found:
                 return found
     return None
 
 
+def _referenced_topic(args: tuple, kwargs: dict) -> str | None:
+    """The topic of the first student function among the arguments (nested too)."""
+    found = _first_referenced(args, kwargs)
+    return found._topic if found else None
+
+
 def _harness_label(name: str, args: tuple, kwargs: dict) -> str:
-    for value in list(args) + list(kwargs.values()):
-        if isinstance(value, RemoteCallable):
-            return f"{value._name} (via {name})"
-    return name
+    found = _first_referenced(args, kwargs)
+    if found is None:
+        return name
+    if name == "on_device":
+        return f"{found._name} (on the simulated GPU)"
+    return f"{found._name} (via {name})"

@@ -8,12 +8,15 @@ that keeps ``docs/``), and the public tests agree.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from grader.apidoc import API_DOC, api_doc_stale, releases_api_doc
 from grader.course import Course, public_config
 from grader.engine import grade
 from grader.scoring import SubmissionResult
+from grader.signature_check import contract_signatures
 from grader.stubgen import releases_notebooks, sync_stubs
 from grader.submission import Submission
 
@@ -23,6 +26,44 @@ class ValidationCheck:
     name: str
     ok: bool
     detail: str = ""
+    info: str = ""  # shown whatever the outcome (a coverage report, say)
+
+
+ON_DEVICE_CASE = re.compile(r"^(?P<topic>\w+)::on_device\[(?P<case>[^\]]+)\]$")
+
+
+def device_coverage(result: SubmissionResult, reference_dir: Path) -> ValidationCheck:
+    """Which public functions and classes the ``on_device`` cases run on the simulated GPU
+    (grader.accelerator), read from the reference's graded test ids: a case id names the
+    functions it runs, ``fn`` or ``fn+fn`` then an optional ``-variant``. Fails when a case
+    names something the reference does not define (a typo leaves a function unchecked)."""
+    covered: dict[str, set[str]] = {}
+    for topic in result.topics.values():
+        for test in topic.tests:
+            m = ON_DEVICE_CASE.match(test.id)
+            if m:
+                names = m.group("case").split("-")[0].split("+")
+                covered.setdefault(m.group("topic"), set()).update(n for n in names if n)
+    lines, unknown, total, ran = [], [], 0, 0
+    for topic in result.topics:
+        try:
+            contract = contract_signatures((reference_dir / f"{topic}.py").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError):
+            continue
+        public = list(dict.fromkeys(name.split(".")[0] for name in contract))
+        done = covered.get(topic, set())
+        unknown += [f"{topic}.{n}" for n in sorted(done - set(public))]
+        missing = [n for n in public if n not in done]
+        total += len(public)
+        ran += len(public) - len(missing)
+        line = f"{topic}: {len(public) - len(missing)} of {len(public)}"
+        lines.append(line + (f"; not run there: {', '.join(missing)}" if missing else ""))
+    return ValidationCheck(
+        f"functions run on the simulated GPU by the on_device cases: {ran} of {total}",
+        not unknown,
+        "on_device cases name functions the reference does not define: " + ", ".join(unknown) if unknown else "",
+        "\n".join(lines),
+    )
 
 
 def _not_full(result: SubmissionResult, limit: int = 5) -> str:
@@ -79,6 +120,7 @@ def validate_course(course: Course, jobs: int = 1, device: str = "auto") -> list
     findings.append(
         ValidationCheck(f"released stubs earn zero ({stubs.score:g}/{stubs.max_score:g})", stubs.score == 0, _not_zero(stubs))
     )
+    findings.append(device_coverage(ref, course.reference_dir))
     first = [(t.id, t.score, t.status) for topic in ref.topics.values() for t in topic.tests]
     second = [(t.id, t.score, t.status) for topic in rerun.topics.values() for t in topic.tests]
     differing = [a[0] for a, b in zip(first, second) if a != b]

@@ -83,7 +83,10 @@ def test_rubric_out_of_step_with_the_suite_is_an_error(tmp_path, subs):
 def test_validate_and_stubs_on_a_consistent_course():
     res = run("validate", "--course", MINICOURSE, "--device", "cpu")
     assert res.exit_code == 0, res.output
-    assert res.output.count("ok  ") == 5
+    assert res.output.count("ok  ") == 6
+    # a course without on_device cases runs nothing on the simulated GPU, and says so
+    assert "ok   functions run on the simulated GPU by the on_device cases: 0 of 2" in res.output
+    assert "     losses: 0 of 2; not run there: mse_loss, cross_entropy" in res.output
     res = run("stubs", "--check", "--course", MINICOURSE)
     assert res.exit_code == 0 and "up to date" in res.output
 

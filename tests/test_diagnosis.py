@@ -120,7 +120,6 @@ def test_generic_error_hints_still_fire_for_their_own_cases():
     cases = {
         "a leaf Variable that requires grad is being used in an in-place operation.": "torch.no_grad",
         "expected scalar type Double but found Float": "mixed dtypes",
-        "Expected all tensors to be on the same device, but found at least two devices": "device=x.device",
         "The size of tensor a (3) must match the size of tensor b (4) at non-singleton dimension 1": "shapes",
         "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)": "transposed",
         "unsupported operand type(s) for *: 'float' and 'NoneType'": "None",
@@ -135,6 +134,24 @@ def test_generic_error_hints_still_fire_for_their_own_cases():
     assert "stub" in error_hint("NotImplementedError", "")
     assert "recursion" in error_hint("RecursionError", "maximum recursion depth exceeded")
     assert error_hint("ValueError", "reduction must be 'mean', 'sum' or 'none'") is None
+
+
+def test_device_errors_get_device_hints():
+    """CUDA's messages (also the simulated GPU's, grader.accelerator) name the cause
+    exactly, so their hints beat a suite's own guesses."""
+    cases = {
+        "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!":
+            "device=x.device",
+        "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory "
+        "first.": "x.cpu().numpy()",
+        "Expected a 'cuda' device type for generator but found 'cpu'": "torch.randperm(N, generator=generator)",
+        "indices should be either on cpu or on the same device as the indexed tensor (cpu)": "indices",
+    }
+    for message, needle in cases.items():
+        hint = specific_error_hint("RuntimeError", message)
+        assert hint is not None and needle in hint, (message, hint)
+        assert error_hint("RuntimeError", message) == hint
+    assert specific_error_hint("RuntimeError", "Expected all tensors to be finite") is None
 
 
 def test_type_mix_is_not_called_a_none_gradient():
