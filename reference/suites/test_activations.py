@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from grader.device_check import on_device
 from grader.diagnosis import Mistake
 
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -680,3 +681,23 @@ def test_bad_arguments(student, check, gen, device, name, kwargs, arg):
     with check.raises(ValueError, match=arg,
                       hint=f"check that {arg} is {rule} and raise ValueError naming {arg} otherwise"):
         getattr(student.activations, name)(x, **kwargs)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+ON_DEVICE = [
+    ("sigmoid", {}), ("tanh", {}), ("relu", {}), ("leaky_relu", dict(negative_slope=0.2)),
+    ("gelu", {}), ("gelu", dict(approximate="tanh")), ("softmax", dict(dim=0)), ("log_softmax", {}),
+    ("sigmoid_grad", {}), ("tanh_grad", {}), ("relu_grad", {}), ("leaky_relu_grad", dict(negative_slope=0.2)),
+    ("gelu_grad", {}), ("gelu_grad", dict(approximate="tanh")),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", ON_DEVICE,
+                         ids=[n + ("-tanh" if kw.get("approximate") else "") for n, kw in ON_DEVICE])
+def test_on_device(student, reference, check, gen, name, kwargs):
+    """Every function on the simulated GPU: the result stays there (no .cpu(), no tensor
+    made without device=) and matches the reference's."""
+    x = _draw(gen, (4, 5), torch.float32)
+    actual = on_device(check, student, getattr(student.activations, name), x, what=name, **kwargs)
+    check.close(actual, getattr(reference.activations, name)(x, **kwargs), what=name)

@@ -19,6 +19,7 @@ import torch
 
 from grader import harness
 from grader.describe import describe_call, describe_value
+from grader.device_check import on_device
 from grader.diagnosis import Mistake
 
 # (N, in, out): batch 1, tall, square (a transposed dW keeps its shape there), wide, in = 1
@@ -518,3 +519,46 @@ def test_argument_checks(student, check, case):
                            "argument: a bias of shape (out, 1) or an unknown activation must not "
                            "pass silently"):
         getattr(student.backprop, name)(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- on the GPU
+
+# a case's id names the functions it runs (grader validate reports the coverage)
+DEVICE_CASES = ["linear_forward+linear_backward"] + [
+    f"activation_forward+activation_backward-{kind}" for kind in ("relu", "leaky_relu", "sigmoid", "tanh", "gelu")
+] + ["softmax_cross_entropy", "mlp_loss_and_grads"]
+
+
+@pytest.mark.parametrize("case", DEVICE_CASES)
+def test_on_device(student, reference, check, gen, case):
+    """Forward and backward passes on the simulated GPU: outputs, caches and gradients
+    stay there (no .cpu(), no mask, one-hot or buffer made without device=) and match the
+    reference's. The MLP class is not run there: it has no device argument."""
+    def randn(*shape, scale=1.0):  # float64: the case is about devices, not rounding
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+
+    if case == "softmax_cross_entropy" or case == "mlp_loss_and_grads":
+        y = torch.randint(0, 4, (6,), generator=gen)
+        if case == "softmax_cross_entropy":
+            args = [randn(6, 4, scale=2.0), y]
+        else:
+            params = [randn(5, 3), randn(5), randn(4, 5), randn(4)]
+            args = [params, randn(6, 3), y]
+        fn = getattr(student.backprop, case)
+        actual = on_device(check, student, fn, *args, what=case)
+        expected = getattr(reference.backprop, case)(*args)
+        check.close(list(actual) if isinstance(actual, tuple) else actual, list(expected), what=case)
+        return
+    if case.startswith("linear"):
+        fwd, bwd, args, kwargs, dout = "linear_forward", "linear_backward", [randn(6, 3), randn(4, 3), randn(4)], {}, \
+            randn(6, 4)
+    else:
+        kind = case.split("-", 1)[1]
+        kwargs = {"negative_slope": 0.1} if kind == "leaky_relu" else {}
+        fwd, bwd, args, dout = "activation_forward", "activation_backward", [randn(5, 4, scale=3.0), kind], \
+            randn(5, 4)
+    actual = on_device(check, student, student.harness.run_layer, getattr(student.backprop, fwd),
+                       getattr(student.backprop, bwd), args, kwargs, dout, what=f"{fwd} and {bwd}")
+    expected = run_reference(reference, fwd, bwd, args, kwargs, dout)
+    check.close(actual.get("out") if isinstance(actual, dict) else actual, expected["out"], what=fwd)
+    check.close(actual.get("grads") if isinstance(actual, dict) else None, expected["grads"], what=bwd)

@@ -16,6 +16,7 @@ import torch
 
 from grader import harness_batchnorm as hb
 from grader.compare import shape_str
+from grader.device_check import on_device
 from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 
@@ -616,3 +617,44 @@ def test_argument_checks(student, check, gen, device, fn, arg):
                            f"{'gamma, beta and the running statistics are (C,)' if fn.startswith('batch') else 'gamma and beta are (D,)'}"
                            f"{', x is (N, C, ...)' if arg == 'x' else ''}"):
         getattr(student.batchnorm, fn)(x.to(device), gamma.to(device), **kwargs)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+DEVICE_KEYS = {"batchnorm": ("out", "running_mean", "running_var", "dx", "dgamma", "dbeta"),
+               "layernorm": ("out", "dx", "dgamma", "dbeta")}
+
+
+@pytest.mark.parametrize("case", ["batchnorm_forward+batchnorm_backward-NC", "batchnorm_forward+batchnorm_backward-NCHW",
+                                  "layernorm_forward+layernorm_backward"])
+def test_on_device(student, reference, check, gen, case):
+    """Training, evaluation and backward steps on the simulated GPU: outputs, running
+    statistics and gradients stay there (no .cpu(), no statistics or buffers made
+    without device=) and match the reference's (in float64: the case is about devices,
+    not rounding)."""
+    if case.startswith("batchnorm"):
+        shape = (6, 3) if case.endswith("-NC") else (4, 3, 2, 2)
+        spec = _bn_spec(gen, shape, F64, "cpu", n_train=2, n_eval=1, backward=True, buffers="random")
+        run = on_device(check, student, student.harness.run_batchnorm, student.batchnorm.batchnorm_forward,
+                        student.batchnorm.batchnorm_backward, spec, what="batchnorm_forward and batchnorm_backward")
+        expected = _reference_bn(reference, spec)
+        name = "batchnorm"
+    else:
+        x = torch.randn(5, 6, generator=gen, dtype=F64)
+        spec = {"x": x, "gamma": 1 + 0.5 * torch.randn(6, generator=gen, dtype=F64),
+                "beta": torch.randn(6, generator=gen, dtype=F64), "dout": torch.randn(5, 6, generator=gen, dtype=F64)}
+        record = on_device(check, student, student.harness.run_layernorm, student.batchnorm.layernorm_forward,
+                           student.batchnorm.layernorm_backward, spec, what="layernorm_forward and layernorm_backward")
+        run = {"steps": [record]}
+        expected = [hb.run_layernorm(reference.batchnorm.layernorm_forward, reference.batchnorm.layernorm_backward,
+                                     spec)]
+        name = "layernorm"
+    steps = run.get("steps") if isinstance(run, dict) else None
+    if not isinstance(steps, list) or len(steps) != len(expected):
+        check.fail(f"{name}: the run on the simulated GPU returned {len(steps or [])} of {len(expected)} steps")
+    for i, (got, want) in enumerate(zip(steps, expected)):
+        if not isinstance(got, dict) or got.get("error"):
+            check.fail(f"{name} step {i + 1} on the simulated GPU: {got.get('error') if isinstance(got, dict) else got}")
+        for key in DEVICE_KEYS[name]:
+            if key in want:
+                check.close(got.get(key), want[key], what=f"{name} step {i + 1} on the simulated GPU: {key}")

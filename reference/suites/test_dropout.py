@@ -32,6 +32,7 @@ import math
 import pytest
 import torch
 
+from grader.device_check import on_device
 from grader.diagnosis import Mistake, error_hint, specific_error_hint
 from grader.errors import StudentError
 from grader.harness_dropout import binomial_interval, chi2_mean_interval, gaussian_z
@@ -648,3 +649,42 @@ def test_gaussian_noise_invalid_std(student, check, gen, device, std):
     with check.raises(ValueError, match=r"\bstd\b",
                       hint="a standard deviation is >= 0: raise ValueError naming std otherwise (nan included)"):
         student.dropout.gaussian_noise(x, std, training=True)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+@pytest.mark.parametrize("case", ["dropout", "dropout-eval", "dropout_forward+dropout_backward", "gaussian_noise"])
+def test_on_device(student, reference, check, gen, case):
+    """Each function on the simulated GPU with a generator there too: the mask is drawn
+    on the data's device (device=x.device, or x.new_empty(...).uniform_), nothing comes
+    back on the CPU, and the result is consistent: every output 0 or x / (1 - p), the
+    gradient masked and scaled alike, the noise added to x."""
+    x = _x(gen, (8, 16), torch.float32)
+    g = _generator("cpu", gen)
+    p = 0.4
+    if case.startswith("dropout_forward"):
+        dout = _x(gen, (8, 16), torch.float32)
+        res = on_device(check, student, student.harness.run_layer, student.dropout.dropout_forward,
+                        student.dropout.dropout_backward, [x, p], {"training": True, "generator": g}, dout,
+                        what="dropout_forward and dropout_backward")
+        out = _require_like(check, res.get("out") if isinstance(res, dict) else None, x,
+                            "dropout_forward on the simulated GPU")
+        _scaling_check(check, reference, out, x, p)
+        dx = _require_like(check, res.get("grads"), x, "dropout_backward on the simulated GPU")
+        check.close(dx, _kept(reference, dout, out != 0, p), what="dropout_backward on the simulated GPU",
+                    hint="the backward pass applies the forward pass's mask and scale: dx = dout * mask / (1 - p)")
+        return
+    if case == "gaussian_noise":
+        out = _require_like(check, on_device(check, student, student.dropout.gaussian_noise, x, 0.5,
+                                             training=True, generator=g, what="gaussian_noise"),
+                            x, "gaussian_noise on the simulated GPU")
+        check.that(bool((out != x).any()), "gaussian_noise on the simulated GPU added no noise in training",
+                   "add std * N(0, 1) noise drawn from the generator on x's device")
+        return
+    training = case == "dropout"
+    out = _require_like(check, on_device(check, student, student.dropout.dropout, x, p, training=training,
+                                         generator=g, what="dropout"), x, "dropout on the simulated GPU")
+    if training:
+        _scaling_check(check, reference, out, x, p)
+    else:
+        check.equal(out, x, what="dropout(training=False) on the simulated GPU")

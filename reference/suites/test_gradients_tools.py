@@ -11,6 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from grader import harness
+from grader.device_check import on_device
 from grader.diagnosis import Mistake, specific_error_hint
 from grader.errors import StudentError
 
@@ -455,3 +457,55 @@ def test_descent_argument_checks(student, check, case):
                       hint="validate the arguments before the loop and raise ValueError naming "
                            "the bad one (lr >= 0, steps/epochs integers >= 0, batch_size >= 1)"):
         getattr(student.gradients, name)(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+DEVICE_CASES = ["linreg_loss", "linreg_grad", "linreg_closed_form", "linreg_closed_form-ridge", "logreg_loss",
+                "logreg_grad", "softmax_regression_loss", "softmax_regression_grad", "numerical_gradient",
+                "relative_error", "gradient_descent", "minibatch_sgd"]
+
+
+@pytest.mark.parametrize("case", DEVICE_CASES)
+def test_on_device(student, reference, check, gen, case):
+    """Every function on the simulated GPU: results stay there (no .cpu(), no identity
+    matrix, one-hot table or buffer made without device=) and match the reference's.
+    minibatch_sgd gets a CPU generator: its permutation is drawn there and moved to the
+    data's device."""
+    n, d, k, f64 = 10, 3, 4, torch.float64  # float64: the case is about devices, not rounding
+    X = torch.randn(n, d, generator=gen, dtype=f64)
+    w = torch.randn(d, generator=gen, dtype=f64)
+    W = torch.randn(d, k, generator=gen, dtype=f64)
+    y_real = torch.randn(n, generator=gen, dtype=f64)
+    y_binary = (torch.rand(n, generator=gen) < 0.5).double()
+    y_class = torch.randint(0, k, (n,), generator=gen)
+    name = case.split("-")[0]
+    generators = True
+    if case.startswith("linreg_closed_form"):
+        args, kwargs = (X, y_real), (dict(l2=0.1) if case.endswith("ridge") else {})
+    elif name.startswith("linreg"):
+        args, kwargs = (X, y_real, w), {}
+    elif name.startswith("logreg"):
+        args, kwargs = (X, y_binary, w), {}
+    elif name.startswith("softmax_regression"):
+        args, kwargs = (X, y_class, W), {}
+    elif name == "numerical_gradient":
+        args, kwargs = (student.harness.smooth_scalar, w), dict(eps=1e-6)
+    elif name == "relative_error":
+        args, kwargs = (W, W + 1e-3 * torch.randn(d, k, generator=gen, dtype=f64)), {}
+    else:  # gradient_descent, minibatch_sgd: least squares, the gradient computed beside the data
+        minibatch = name == "minibatch_sgd"
+        settings = dict(lr=0.1, steps=5) if not minibatch else dict(
+            lr=0.1, epochs=2, batch_size=4,
+            generator=torch.Generator().manual_seed(int(torch.randint(0, 2**62, (), generator=gen))))
+        generators = not minibatch
+        actual = on_device(check, student, student.harness.descend, getattr(student.gradients, name), X, y_real, w,
+                           settings, minibatch, what=name, generators=generators)
+        expected = harness.descend(getattr(reference.gradients, name), X, y_real, w, settings, minibatch)
+        check.close(actual, expected, what=name)
+        return
+    actual = on_device(check, student, getattr(student.gradients, name), *args, what=name, **kwargs)
+    if name == "numerical_gradient":
+        args = (harness.smooth_scalar, *args[1:])
+    expected = getattr(reference.gradients, name)(*args, **kwargs)
+    check.close(actual, expected, what=name)

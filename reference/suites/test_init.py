@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from grader.device_check import on_device
 from grader.diagnosis import Mistake
 from grader.errors import StudentError
 
@@ -910,3 +911,51 @@ def test_bad_arguments(student, check, device, name, shape, kwargs, match):
     with check.raises(ValueError, match=match,
                       hint=f"validate the arguments of {name} and raise ValueError naming the bad one"):
         getattr(student.init, name)(t, **kwargs)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+DEVICE_SHAPE = (48, 64)
+DEVICE_CASES = [
+    ("calculate_fan_in_and_fan_out", {}), ("zeros_", {}), ("constant_", {"val": 0.25}),
+    ("uniform_", {"a": -1.0, "b": 2.0}), ("normal_", {"mean": 1.0, "std": 0.5}), ("fan_in_uniform_", {}),
+    ("xavier_uniform_", {"gain": 1.5}), ("xavier_normal_", {}), ("kaiming_uniform_", {"nonlinearity": "relu"}),
+    ("kaiming_normal_", {"mode": "fan_out", "nonlinearity": "relu"}),
+]
+
+
+def _device_dist(reference, name: str, kwargs: dict) -> Dist:
+    fi, fo, _ = _fans(reference, DEVICE_SHAPE)
+    gain = math.sqrt(2.0)  # relu, for the kaiming cases
+    return {
+        "uniform_": Dist("uniform", kwargs.get("a", 0.0), kwargs.get("b", 1.0)),
+        "normal_": Dist("normal", kwargs.get("mean", 0.0), kwargs.get("std", 1.0)),
+        "fan_in_uniform_": Dist("uniform", -1 / math.sqrt(fi), 1 / math.sqrt(fi)),
+        "xavier_uniform_": Dist("uniform", -1.5 * math.sqrt(6 / (fi + fo)), 1.5 * math.sqrt(6 / (fi + fo))),
+        "xavier_normal_": Dist("normal", 0.0, math.sqrt(2 / (fi + fo))),
+        "kaiming_uniform_": Dist("uniform", -gain * math.sqrt(3 / fi), gain * math.sqrt(3 / fi)),
+        "kaiming_normal_": Dist("normal", 0.0, gain / math.sqrt(fo)),
+    }[name]
+
+
+@pytest.mark.parametrize("name,kwargs", DEVICE_CASES, ids=[n for n, _ in DEVICE_CASES])
+def test_on_device(student, reference, check, gen, name, kwargs):
+    """Each function on a tensor on the simulated GPU, with a generator there too: the
+    draw happens on the tensor's device (t.uniform_(..., generator=g), or a tensor made
+    with device=t.device), the tensor comes back there, and its values are right."""
+    t = torch.full(DEVICE_SHAPE, math.nan)
+    fn = getattr(student.init, name)
+    if name == "calculate_fan_in_and_fan_out":
+        got = on_device(check, student, fn, t, what=name)
+        check.equal(list(got) if isinstance(got, (tuple, list)) else got,
+                    list(reference.init.calculate_fan_in_and_fan_out(t)), what=f"{name} on the simulated GPU")
+        return
+    if name not in RANDOM_INITS:
+        out = on_device(check, student, fn, t, what=name, **kwargs)
+        expected = torch.full(DEVICE_SHAPE, float(kwargs.get("val", 0.0)))
+        check.equal(out, expected, what=f"{name} on the simulated GPU")
+        return
+    g = torch.Generator().manual_seed(_seed(gen))
+    out = on_device(check, student, fn, t, what=name, **kwargs, generator=g)
+    _check_sample(check, _subject(name, DEVICE_SHAPE, kwargs, torch.float32) + " on the simulated GPU", out,
+                  DEVICE_SHAPE, _device_dist(reference, name, kwargs), torch.float32, "cpu")

@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from grader.device_check import on_device
 from grader.diagnosis import Mistake, ignore_index_hint, specific_error_hint
 from grader.errors import StudentError
 
@@ -1011,3 +1012,52 @@ def test_inputs_unchanged(student, check, gen, device, name, kwargs):
     names = ("p", "q") if name in INFO_FUNCTIONS else ("input", "target")
     for arg_name, before, after in zip(names, args, record.args):
         check.unchanged(before, after, arg_name, record.findings)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+def _device_case(gen: torch.Generator, case: str):
+    """(function name, args, kwargs) of one on_device case, in float64 (the case is about
+    devices, not rounding)."""
+    x = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    probs = torch.rand(6, 4, generator=gen, dtype=torch.float64) * 0.9 + 0.05
+    labels = (torch.rand(6, 4, generator=gen) < 0.5).double()
+    classes = torch.randint(0, 4, (6,), generator=gen)
+    dist = torch.softmax(torch.randn(3, 5, generator=gen, dtype=torch.float64), dim=-1)
+    with_zeros = dist.clone()
+    with_zeros[0, 1] = 0.0
+    with_zeros = with_zeros / with_zeros.sum(-1, keepdim=True)
+    ignored = classes.clone()
+    ignored[1] = -100
+    soft = torch.softmax(torch.randn(6, 4, generator=gen, dtype=torch.float64), dim=-1)
+    return {
+        "mse_loss": ("mse_loss", (x, probs), dict(reduction="none")),
+        "l1_loss": ("l1_loss", (x, probs), {}),
+        "huber_loss": ("huber_loss", (x * 2, probs), dict(delta=0.5, reduction="sum")),
+        "binary_cross_entropy": ("binary_cross_entropy", (probs, labels), {}),
+        "binary_cross_entropy_with_logits": ("binary_cross_entropy_with_logits", (x * 3, labels), {}),
+        "cross_entropy": ("cross_entropy", (x, classes), {}),
+        "cross_entropy-ignore-smoothing": ("cross_entropy", (x, ignored), dict(label_smoothing=0.1, reduction="sum")),
+        "cross_entropy-probabilities": ("cross_entropy", (x, soft), dict(label_smoothing=0.2)),
+        "cross_entropy-1d": ("cross_entropy", (x[0], classes[0]), {}),
+        "nll_loss": ("nll_loss", (torch.log_softmax(x, dim=1), ignored), dict(reduction="none")),
+        "entropy": ("entropy", (with_zeros,), dict(base=2)),
+        "cross_entropy_dist": ("cross_entropy_dist", (dist, with_zeros.flip(-1) * 0.5 + dist * 0.5), {}),
+        "kl_divergence": ("kl_divergence", (with_zeros, dist), {}),
+        "perplexity": ("perplexity", (dist, dist.flip(-1)), {}),
+    }[case]
+
+
+DEVICE_CASES = ["mse_loss", "l1_loss", "huber_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                "cross_entropy", "cross_entropy-ignore-smoothing", "cross_entropy-probabilities",
+                "cross_entropy-1d", "nll_loss", "entropy", "cross_entropy_dist", "kl_divergence", "perplexity"]
+
+
+@pytest.mark.parametrize("case", DEVICE_CASES)
+def test_on_device(student, reference, check, gen, case):
+    """Every loss on the simulated GPU: the result stays there (no .cpu(), no tensor made
+    without device=, no class weights or smoothing targets built on the CPU) and matches
+    the reference's."""
+    name, args, kwargs = _device_case(gen, case)
+    actual = on_device(check, student, getattr(student.losses, name), *args, what=name, **kwargs)
+    check.close(actual, getattr(reference.losses, name)(*args, **kwargs), what=name)

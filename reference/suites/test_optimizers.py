@@ -16,6 +16,7 @@ import torch
 
 from grader import harness
 from grader.compare import compare, tolerance_for
+from grader.device_check import on_device
 from grader.diagnosis import Mistake
 from grader.errors import StudentError
 
@@ -869,3 +870,45 @@ def test_zero_grad(student, reference, check, gen, device, dtype, name, hparams)
         if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or not torch.equal(a, b):
             check.close(a, e, what=f"{label}: parameter {i} after the step() that follows zero_grad() "
                                    f"(every .grad is None: nothing may change)", hint=ZERO_GRAD_HINT)
+
+
+# ----------------------------------------------------------------------------- on the GPU
+
+DEVICE_CASES = [
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.01)),
+    ("Adam", dict(lr=0.05, amsgrad=True, weight_decay=0.01)),
+    ("AdamW", dict(lr=0.05)),
+    ("clip_grad_norm_", dict(max_norm=0.5)),
+    ("clip_grad_norm_", dict(max_norm=0.5, norm_type=float("inf"))),
+    ("clip_grad_value_", dict(clip_value=0.3)),
+]
+
+
+@pytest.mark.parametrize("name,hparams", DEVICE_CASES,
+                         ids=[n + ("-inf" if h.get("norm_type") else "") for n, h in DEVICE_CASES])
+def test_on_device(student, reference, check, gen, name, hparams):
+    """Four steps of each optimizer, and each clipping function, on parameters and
+    gradients on the simulated GPU: state made with torch.zeros_like(p) (not
+    torch.zeros(p.shape)), nothing moved to the CPU, and the same trajectory (or clipped
+    gradients and total norm) as the reference's."""
+    if name.startswith("clip"):
+        grads = [torch.randn(3, 4, generator=gen, dtype=torch.float64), None,
+                 torch.randn(5, generator=gen, dtype=torch.float64)]
+        got = on_device(check, student, student.harness.run_clipping, getattr(student.optimizers, name), grads,
+                        dict(hparams), what=name)
+        want = harness.run_clipping(getattr(reference.optimizers, name), grads, dict(hparams))
+        for key in ("result", "grads"):
+            check.close(got.get(key) if isinstance(got, dict) else None, want[key],
+                        what=f"{name} on the simulated GPU: {'the value returned' if key == 'result' else key}")
+        return
+    steps = 4
+    problem = Feedback(gen, random_shapes(gen))
+    params0 = problem.params0(torch.float64, "cpu")  # float64: the case is about devices, not rounding
+    field = problem.spec(steps)
+    got = on_device(check, student, student.harness.run_optimizer, getattr(student.optimizers, name), params0, field,
+                    steps, dict(hparams), what=name)
+    want = run_reference(reference, name, field, params0, steps, hparams)
+    check.close(got.get("trajectory") if isinstance(got, dict) else None, want["trajectory"],
+                what=f"{describe_hparams(name, hparams)} on the simulated GPU: the parameters after each step")

@@ -40,6 +40,7 @@ import torch
 
 from grader import harness_training
 from grader.compare import Tolerance, compare
+from grader.device_check import on_device
 from grader.diagnosis import Mistake
 from grader.errors import StudentError
 
@@ -1042,3 +1043,31 @@ def test_train_bad_arguments(student, check, case):
                            "(epochs >= 0, batch_size >= 1, train_data and val_data (X, y) pairs of the same "
                            "length)"):
         student.harness.run_training(student.training.train, spec)
+
+
+# ------------------------------------------------------------------ on the GPU
+
+@pytest.mark.parametrize("case", ["iterate_minibatches", "train"])
+def test_on_device(student, reference, check, gen, case):
+    """iterate_minibatches and train with data and model on the simulated GPU (the
+    generator stays on the CPU: a permutation is drawn there and moved to the data's
+    device): nothing moves to the CPU, no tensor is made without device=, and the batches
+    (or the history and final weights) are the reference's."""
+    if case == "iterate_minibatches":
+        X = torch.randn(11, 3, generator=gen)
+        y = torch.randint(0, 3, (11,), generator=gen)
+        kwargs = dict(batch_size=4, shuffle=True, generator_seed=_seed(gen), global_seed=_seed(gen))
+        got = on_device(check, student, student.harness.collect_minibatches, student.training.iterate_minibatches,
+                        X, y, what=case, generators=False, **kwargs)
+        want = harness_training.collect_minibatches(reference.training.iterate_minibatches, X, y, **kwargs)
+        check.close(got, want, what="the batches iterate_minibatches(X, y, batch_size=4, shuffle=True, "
+                                    "generator=g) yields on the simulated GPU")
+        return
+    spec = make_spec(gen, F64, "cpu", optimizer="adam", epochs=2, dropout=0.0,
+                     scheduler=["StepLR", {"step_size": 1, "gamma": 0.5}])
+    got = on_device(check, student, student.harness.run_training, student.training.train, dict(spec, device="cuda"),
+                    what="train", generators=False)
+    got = envelope(check, got, spec)
+    want = harness_training.run_training(reference.training.train, spec)
+    check.close(got["history"], want["history"], what=f"the history of {describe(spec)} on the simulated GPU")
+    check.close(got["state"], want["state"], what=f"the final weights of {describe(spec)} on the simulated GPU")
