@@ -166,7 +166,9 @@ class _Process:
         self.proc.kill()
 
     def ask(self, task: _Task, seconds: float) -> dict | None:
-        spec = {"id": task.submission.id, "path": str(task.submission.path), "topics": task.submission.topics}
+        groups = task.submission.groups
+        spec = {"id": task.submission.id, "path": str(task.submission.path), "topics": task.submission.topics,
+                "groups": sorted(groups) if groups is not None else None}
         if task.reason is not None:
             spec["give_up"] = task.reason
         return self.read(seconds) if self.send(spec) else None
@@ -420,8 +422,9 @@ def serve() -> None:
         say({"ready": True})  # the suites are collected and the sandbox probed
         for line in sys.stdin:
             spec = json.loads(line)
-            topics = spec.get("topics")
-            sub = Submission(spec["id"], Path(spec["path"]), tuple(topics) if topics is not None else None)
+            topics, groups = spec.get("topics"), spec.get("groups")
+            sub = Submission(spec["id"], Path(spec["path"]), tuple(topics) if topics is not None else None,
+                             frozenset(groups) if groups is not None else None)
             yield GiveUp(sub, spec["give_up"]) if spec.get("give_up") else sub
 
     try:

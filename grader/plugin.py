@@ -364,6 +364,11 @@ class GradingPlugin:
         chosen = submission.topics
         return [t for t in self.graded_topics if chosen is None or t in chosen]
 
+    @staticmethod
+    def runs_group(submission: Submission, topic: str, group: str) -> bool:
+        """Whether this submission's grading includes a test group (Submission.groups)."""
+        return submission.groups is None or f"{topic}::{group}" in submission.groups
+
     @property
     def prepared_topics(self) -> list[str]:
         """The graded topics and the ones their suites call (``Topic.needs``)."""
@@ -424,7 +429,8 @@ class GradingPlugin:
         attempt.current = self.current = Current(prepared, session, StudentProxy(lambda: session))
         attempt.prep_seconds = time.perf_counter() - t0
         wanted = set(self.topics_for(submission))
-        runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics & wanted]
+        runnable = [it for it in self.items if it.stash[INFO].topic in runnable_topics & wanted
+                    and self.runs_group(submission, it.stash[INFO].topic, it.stash[INFO].group)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # suites' warnings mean nothing to the person grading
             for i, item in enumerate(runnable):
@@ -467,6 +473,8 @@ class GradingPlugin:
         stopped = set()
         for item in self.items:
             info = item.stash[INFO]
+            if not self.runs_group(current.prepared.submission, info.topic, info.group):
+                continue
             if info.topic in runnable and info.test_id not in outcomes:
                 outcomes[info.test_id] = Outcome("error", 0.0, message)
                 stopped.add(info.topic)
@@ -484,6 +492,8 @@ class GradingPlugin:
             for topic in self.topics_for(submission):
                 tests = []
                 for group, items in self.groups[topic].items():
+                    if not self.runs_group(submission, topic, group):
+                        continue
                     points = self.rubric.topics[topic].groups[group].points / len(items)
                     failed = Outcome("error", 0.0, message)
                     tests += [score_test(it.stash[INFO].test_id, failed, points) for it in items]
@@ -586,6 +596,8 @@ class GradingPlugin:
             elif topic in prepared.broken:
                 status = "error"
             for group, items in self.groups[topic].items():
+                if not self.runs_group(prepared.submission, topic, group):
+                    continue
                 points = rubric_topic.groups[group].points / len(items)
                 for item in items:
                     test_id = item.stash[INFO].test_id

@@ -44,6 +44,9 @@ class Submission:
     # the topics to grade for this submission (None: all of the run's), for runs that
     # give submissions different work, such as the project's corpora of test submissions
     topics: tuple[str, ...] | None = None
+    # the test groups to run, as "topic::group" (None: every group of those topics), for
+    # the same corpora: a wrong test submission need only run the groups it must lose in
+    groups: frozenset[str] | None = None
 
     @property
     def is_zip(self) -> bool:

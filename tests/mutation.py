@@ -48,6 +48,17 @@ class Mutant:
     companions: dict = field(default_factory=dict)
 
 
+def must_lose(mutant: Mutant, rubric) -> frozenset[str] | None:
+    """The test groups a wrong mutant is graded on (``Submission.groups``): the ones it
+    must lose points in, where all of them are test groups of the rubric (a point
+    deduction such as ``argument_order`` needs the whole topic graded). None (every
+    group) for a correct one, which must keep full marks everywhere."""
+    groups = rubric.topics[mutant.topic].groups
+    if mutant.expect != "wrong" or not all(g in groups for g in mutant.loses):
+        return None
+    return frozenset(f"{mutant.topic}::{g}" for g in mutant.loses)
+
+
 def load_mutants(topic: str) -> list[Mutant]:
     data = yaml.safe_load((MUTANT_DIR / f"{topic}.yaml").read_text(encoding="utf-8"))
     out = []

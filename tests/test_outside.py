@@ -20,7 +20,7 @@ from grader.course import Course
 from grader.engine import grade
 from grader.submission import Submission
 from grader.topics import TOPICS as TOPIC_INFO
-from tests.mutation import ROOT, Mutant, short_capstone_rubric, write_mutants
+from tests.mutation import ROOT, Mutant, must_lose, short_capstone_rubric, write_mutants
 
 CASES = yaml.safe_load((Path(__file__).parent / "outside" / "cases.yaml").read_text(encoding="utf-8"))["cases"]
 pytestmark = pytest.mark.slow
@@ -42,13 +42,15 @@ def graded(tmp_path_factory):
     out = {}
     for batch in (b for b in batches if b):
         cases = [c for c in CASES if c["topic"] in batch]
-        subs = []
-        for case in cases:
-            folders = write_mutants(case["topic"], [_mutant(case)], tmp_path_factory.mktemp(case["name"]))
-            subs.append(Submission(case["name"], folders[case["name"]]))
         jobs = int(os.environ.get("MUTANT_JOBS", "2"))
         rubric = short_capstone_rubric(tmp_path_factory.mktemp("rubric")) if "training" in batch else None
-        results = grade(Course(ROOT).hidden(topics=batch, device="cpu", rubric=rubric), subs, jobs=jobs)
+        config = Course(ROOT).hidden(topics=batch, device="cpu", rubric=rubric)
+        subs = []
+        for case in cases:  # a wrong case runs only the groups it must lose points in
+            mutant = _mutant(case)
+            folders = write_mutants(case["topic"], [mutant], tmp_path_factory.mktemp(case["name"]))
+            subs.append(Submission(case["name"], folders[case["name"]], groups=must_lose(mutant, config.rubric)))
+        results = grade(config, subs, jobs=jobs)
         out.update({c["name"]: r for c, r in zip(cases, results)})
     return out
 
