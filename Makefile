@@ -41,18 +41,21 @@ $(INSTALL_STAMP): pyproject.toml
 demo: install
 	$(PYTHON) -m grader grade examples/class/alice examples/class/bob examples/class/carol --jobs 2
 
-# The tests run in two processes, one core each: `grader validate` followed by the
-# mutant and outside-style submissions (tests/test_mutants.py, tests/test_outside.py,
-# graded one at a time) beside everything else, whose report comes first. nbgrader must be installed: its end-to-end tests may
-# not skip.
+# The tests run in two processes, one core each, of about the same length: `grader
+# validate` followed by SIDE_TESTS (the mutant and outside-style submissions, graded one
+# at a time, and the slowest end-to-end files) beside everything else, whose report
+# comes first. nbgrader must be installed: its end-to-end tests may not skip.
+SIDE_TESTS = tests/test_mutants.py tests/test_outside.py tests/test_nbgrader_e2e.py \
+  tests/test_adversarial_course.py tests/test_robustness.py
+
 test: install
 	@log=$$(mktemp); export GRADER_REQUIRE_NBGRADER=1; \
 	( $(PYTHON) -m grader validate --jobs 1; v=$$?; \
-	  MUTANT_JOBS=1 $(PYTHON) -m pytest -q tests/test_mutants.py tests/test_outside.py; m=$$?; \
+	  MUTANT_JOBS=1 $(PYTHON) -m pytest -q $(SIDE_TESTS); m=$$?; \
 	  test $$v -eq 0 && test $$m -eq 0 ) >"$$log" 2>&1 & side=$$!; \
-	$(PYTHON) -m pytest --ignore=tests/test_mutants.py --ignore=tests/test_outside.py; tests=$$?; \
+	$(PYTHON) -m pytest $(addprefix --ignore=,$(SIDE_TESTS)); tests=$$?; \
 	wait $$side; beside=$$?; \
-	echo "--- grader validate, then tests/test_mutants.py and tests/test_outside.py"; cat "$$log"; rm -f "$$log"; \
+	echo "--- grader validate, then $(SIDE_TESTS)"; cat "$$log"; rm -f "$$log"; \
 	test $$tests -eq 0 && test $$beside -eq 0
 
 bench: install
