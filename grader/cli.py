@@ -27,7 +27,7 @@ from grader.cli_group import OneLineErrors
 from grader.errors import UsageError
 from grader.journal import Journal, run_fingerprint
 from grader.reports import (
-    render_details, render_table, write_csv, write_feedback_files, write_gradescope, write_json,
+    atomic_write, render_details, render_table, write_csv, write_feedback_files, write_gradescope, write_json,
 )
 from grader.scoring import SubmissionResult
 from grader.submission import Submission, expand_class_folders, find_submissions
@@ -140,6 +140,9 @@ def _write_outputs(
     "--resume", is_flag=True,
     help="Keep the submissions an interrupted run already graded into --json FILE; grade the rest.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE (refused otherwise).")
+@click.option("--compare", "compare_path", type=click.Path(dir_okay=False, exists=True), metavar="OLD.json",
+              help="After grading, show per student and per test what changed since OLD.json, and why.")
 @click.option(
     "--allow-weak-isolation", "weak", is_flag=True,
     help="Grade even where the sandbox cannot hide the hidden suites (every report says so).",
@@ -149,7 +152,7 @@ def _write_outputs(
 @click.option("--assignment", help="With --nbgrader: the assignment (a topic) to grade.")
 @click.option("--student", "students", multiple=True, help="With --nbgrader: only this student (repeatable).")
 def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedback_dir, course, rubric, details, quiet,
-          resume, weak, nb_root, assignment, students) -> None:
+          resume, overwrite, compare_path, weak, nb_root, assignment, students) -> None:
     """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites.
 
     A SUBMISSION is a folder of <topic>.py / <topic>.ipynb files or a .zip of one; a
@@ -158,6 +161,17 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
     started = time.time()
     if resume and not json_path:
         raise UsageError("--resume needs --json FILE: the results of the interrupted run are kept there")
+    if json_path and Path(json_path).exists() and not (resume or overwrite):
+        raise UsageError(f"{json_path} exists: pass --overwrite to replace it, --resume to finish the run that "
+                         f"wrote it, or write elsewhere and --compare {json_path} to see what changed")
+    old_results = None
+    if compare_path:
+        from grader.regrade import load_results
+
+        try:
+            old_results = load_results(compare_path)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     filed: Callable[[SubmissionResult], None] | None = None
     summary: Callable[[], None] = lambda: None
     if nb_root:
@@ -181,6 +195,7 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
     config = replace(config, allow_weak_isolation=weak)
     meta = _meta(device, started)
+    meta["fingerprints"] = _fingerprints(config, topics, device)
     if json_path:
         fingerprint = run_fingerprint(config.rubric, tuple(topics), device)
         meta["fingerprint"] = fingerprint
@@ -198,6 +213,11 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
     else:
         results = _run(config, subs, jobs, quiet, on_result=filed)
         _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir)
+    if old_results is not None:
+        from grader.regrade import diff_results, render_diff
+        from grader.reports import results_document
+
+        click.echo(render_diff(diff_results(old_results, results_document(results, meta))))
     if quiet:
         return
     if details is None:
@@ -208,6 +228,15 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
             click.echo()
     click.echo(render_table(results))
     summary()
+
+
+def _fingerprints(config, topics: tuple[str, ...], device: str) -> dict:
+    """What decided these grades (grader.regrade): suites, rubric, reference, grader."""
+    from grader.parallel import _rubric_to_data
+    from grader.regrade import course_fingerprints
+
+    graded = topics or tuple(config.rubric.topics)
+    return course_fingerprints(config.tests_dir, _rubric_to_data(config.rubric), config.reference_dir, graded, device)
 
 
 def _both(
@@ -334,6 +363,26 @@ def validate(course, jobs, device) -> None:
             click.echo(f"     {line}")
     if not all(f.ok for f in findings):
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("old", type=click.Path(dir_okay=False, exists=True), metavar="OLD.json")
+@click.argument("new", type=click.Path(dir_okay=False, exists=True), metavar="NEW.json")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the changes as JSON.")
+def diff(old, new, json_path) -> None:
+    """Show per student and per test what changed between two results files, and why
+    (which suites, rubric sections, references or grader version differ)."""
+    from grader.regrade import diff_results, diff_to_dict, load_results, render_diff
+
+    try:
+        changes = diff_results(load_results(old), load_results(new))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(render_diff(changes))
+    if json_path:
+        import json
+
+        atomic_write(json_path, json.dumps(diff_to_dict(changes), indent=1, allow_nan=False) + "\n")
 
 
 @cli.command()

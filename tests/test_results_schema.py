@@ -134,6 +134,10 @@ def test_real_grading_output_validates(validator, tmp_path):
     assert 0 < bob["score"] < bob["max_score"] and len(tests) > 20
     assert any("hint" in t and "metrics" in t for t in tests)  # a real failure carries both
     assert doc["grader"]["device"] == "cpu" and "fingerprint" in doc["grader"]
+    assert set(doc["grader"]["fingerprints"]["topics"]) == {"activations"}
+    unfinished = copy.deepcopy(doc)
+    del unfinished["grader"]["fingerprints"]["topics"]["activations"]["suite"]
+    assert _errors(validator, unfinished)
     broken = copy.deepcopy(doc)
     del broken["submissions"][0]["topics"]["activations"]["tests"][0]["score"]
     assert _errors(validator, broken)
