@@ -122,6 +122,33 @@ def grade(quiz_file: str, answers: tuple[str, ...], json_path: str | None, csv_p
 
 
 @quiz.command()
+@click.argument("results_file", metavar="RESULTS", type=click.Path(dir_okay=False))
+@click.option("--quiz", "quiz_file", type=click.Path(dir_okay=False),
+              help="The quiz file: marks the correct choices and lists the ones nobody picked.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the statistics as JSON.")
+def analyse(results_file: str, quiz_file: str | None, json_path: str | None) -> None:
+    """Item analysis of RESULTS (from `grader quiz grade --json`): facility, discrimination
+    and discriminative efficiency per question (Moodle's), how often each choice was picked
+    and its point-biserial (Canvas's), format errors and blanks, and the items to review."""
+    import json
+
+    from grader.quiz.analysis import analyse as analyse_items
+    from grader.quiz.analysis import analysis_to_dict, render_analysis
+    from grader.reports import atomic_write
+
+    try:
+        data = json.loads(Path(results_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{results_file}: cannot read quiz results ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("students"), list):
+        raise UsageError(f"{results_file}: not the output of grader quiz grade --json")
+    analysis = analyse_items(data["students"], load_quiz(quiz_file) if quiz_file else None)
+    click.echo(render_analysis(analysis))
+    if json_path:
+        atomic_write(json_path, json.dumps(analysis_to_dict(analysis), indent=1, allow_nan=False) + "\n")
+
+
+@quiz.command()
 @click.argument("quiz_file", metavar="QUIZ", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["qti", "moodle-xml", "gift"]), required=True,
               help="qti: a Canvas QTI 1.2 zip; moodle-xml or gift: a Moodle question bank.")
