@@ -431,6 +431,19 @@ def accuracy_credit(student: float, reference: float, slack: float = 0.03, chanc
     return max(0.0, (student - chance) / max(target - chance, 1e-9))
 
 
+def culprits(student_acc: float, swapped: dict[str, float], reference_acc: float, slack: float = 0.03) -> list[str]:
+    """The modules :func:`culprit_hint` names: those whose reference version brings the
+    accuracy within ``slack`` of the reference's, best first; failing that, the one that
+    improves it most (by more than 0.02); else none."""
+    target = reference_acc - slack
+    recovered = sorted(((acc, name) for name, acc in swapped.items() if math.isfinite(acc) and acc >= target),
+                       reverse=True)
+    if recovered:
+        return [name for _, name in recovered]
+    best = max(((acc, name) for name, acc in swapped.items() if math.isfinite(acc)), default=None)
+    return [best[1]] if best is not None and best[0] > student_acc + 0.02 else []
+
+
 def culprit_hint(student_acc: float, swapped: dict[str, float], reference_acc: float, slack: float = 0.03) -> str | None:
     """Name the part whose reference version recovers the accuracy (pure function)."""
     if not swapped:

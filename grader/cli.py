@@ -366,6 +366,39 @@ def validate(course, jobs, device) -> None:
 
 
 @cli.command()
+@click.argument("results", type=click.Path(dir_okay=False, exists=True), metavar="RESULTS.json")
+@click.option("--quiz", "quiz_results", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              metavar="QUIZ_RESULTS.json", help="Quiz results (grader quiz grade --json) to analyse too (repeatable).")
+@click.option("--quiz-file", "quiz_files", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              metavar="QUIZ.yaml", help="The quiz of each --quiz, in the same order: marks the correct choices.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), metavar="SITE",
+              help="Folder to write the site into (SITE/index.html first).")
+def report(results, quiz_results, quiz_files, output) -> None:
+    """Write a static site about a graded class: score distributions, the tests that cost
+    most and the mistakes behind them, capstone curves, quiz item analysis and every
+    student's feedback. It loads nothing from a network."""
+    import json
+
+    from grader.regrade import load_results
+    from grader.site import build_site
+
+    try:
+        doc = load_results(results)
+        quiz_docs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in quiz_results]
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(str(exc)[:300]) from None
+    if any(not isinstance(q, dict) or not isinstance(q.get("students"), list) for q in quiz_docs):
+        raise UsageError("a --quiz file is not the output of grader quiz grade --json")
+    quizzes = []
+    if quiz_files:
+        from grader.quiz.schema import load_quiz
+
+        quizzes = [load_quiz(p) for p in quiz_files]
+    site = build_site(doc, output, quiz_docs, quizzes)
+    click.echo(f"wrote {len(site.pages)} pages; open {Path(output) / 'index.html'}")
+
+
+@cli.command()
 @click.argument("old", type=click.Path(dir_okay=False, exists=True), metavar="OLD.json")
 @click.argument("new", type=click.Path(dir_okay=False, exists=True), metavar="NEW.json")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the changes as JSON.")

@@ -99,3 +99,79 @@ def capstone_svg(curves: dict[str, list[float]]) -> str:
         notes.append("Your training loss was not finite at some epochs (nan or infinity): the line breaks there.")
     note = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
     return f"<div class='curves'>{loss} {acc}</div>{note}"
+
+
+def bar_chart(title: str, labels: list[str], counts: list[int], x_label: str = "", size: tuple[int, int] = (260, 150)
+              ) -> str:
+    """A histogram: one bar per bin, its count above it, the bin's lower edge below."""
+    n = max(len(counts), 1)
+    top = max(counts, default=0) or 1
+    w, h_total = size
+    plot_w, plot_h = w - _LEFT - _RIGHT, h_total - _TOP - _BOTTOM
+    width = plot_w / n
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h_total}' viewBox='0 0 {w} {h_total}' "
+             f"role='img' aria-label='{html.escape(title, quote=True)}'>",
+             f"<text x='{w / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>",
+             f"<line x1='{_LEFT}' x2='{_LEFT + plot_w}' y1='{_TOP + plot_h}' y2='{_TOP + plot_h}' stroke='#666'/>"]
+    for k, count in enumerate(counts):
+        h = plot_h * count / top
+        x = _LEFT + k * width
+        parts.append(f"<rect x='{x + 1:.1f}' y='{_TOP + plot_h - h:.1f}' width='{max(width - 2, 1):.1f}' "
+                     f"height='{h:.1f}' fill='{_COLOURS[0]}'><title>{html.escape(labels[k])}: {count}</title></rect>")
+        if count:
+            parts.append(f"<text x='{x + width / 2:.1f}' y='{_TOP + plot_h - h - 3:.1f}' "
+                         f"text-anchor='middle'>{count}</text>")
+    for k in sorted({0, n // 2, n - 1}):
+        if k < len(labels):
+            parts.append(f"<text x='{_LEFT + k * width:.1f}' y='{_TOP + plot_h + 14}' "
+                         f"text-anchor='start'>{html.escape(labels[k])}</text>")
+    if x_label:
+        parts.append(f"<text x='{_LEFT + plot_w / 2}' y='{h_total - 4}' text-anchor='middle'>"
+                     f"{html.escape(x_label)}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def overlay_chart(title: str, curves: list[list[float]], reference: list[float]) -> str:
+    """Many thin grey curves (one per student) under one bold reference curve, a legend
+    of two entries: a class's learning curves in one chart."""
+    width, height = 2 * _W, _H + 60
+    finite = [v for c in curves + [reference] for v in c if math.isfinite(v)]
+    n = max((len(c) for c in curves + [reference]), default=0)
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+             f"viewBox='0 0 {width} {height}' role='img' aria-label='{html.escape(title, quote=True)}'>",
+             f"<text x='{width / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>"]
+    if not finite or n == 0:
+        parts.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle'>no values</text></svg>")
+        return "".join(parts)
+    lo, hi = min(finite), max(finite)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    plot_w, plot_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
+
+    def point(i: int, v: float) -> str:
+        x = _LEFT + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+        return f"{x:.1f},{_TOP + plot_h * (hi - v) / (hi - lo):.1f}"
+
+    def line(values: list[float], style: str) -> str:
+        runs: list[list[str]] = [[]]
+        for i, v in enumerate(values):
+            if math.isfinite(v):
+                runs[-1].append(point(i, v))
+            elif runs[-1]:
+                runs.append([])
+        return "".join(f"<polyline points='{' '.join(r)}' fill='none' {style}/>" for r in runs if len(r) > 1)
+
+    parts.append(f"<rect x='{_LEFT}' y='{_TOP}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#ccc'/>")
+    for tick in _ticks(lo, hi):
+        y = _TOP + plot_h * (hi - tick) / (hi - lo)
+        parts.append(f"<text x='{_LEFT - 5}' y='{y + 4:.1f}' text-anchor='end'>{tick:.4g}</text>")
+    parts.append(f"<text x='{_LEFT + plot_w / 2}' y='{height - 4}' text-anchor='middle'>epoch (1 to {n})</text>")
+    parts += [line(c, "stroke='#999' stroke-opacity='0.5' stroke-width='1'") for c in curves]
+    parts.append(line(reference, f"stroke='{_COLOURS[0]}' stroke-width='3'"))
+    parts.append(f"<line x1='{_LEFT + 8}' x2='{_LEFT + 26}' y1='{_TOP + 8}' y2='{_TOP + 8}' stroke='#999'/>"
+                 f"<text x='{_LEFT + 30}' y='{_TOP + 12}'>students ({len(curves)})</text>"
+                 f"<line x1='{_LEFT + 8}' x2='{_LEFT + 26}' y1='{_TOP + 22}' y2='{_TOP + 22}' "
+                 f"stroke='{_COLOURS[0]}' stroke-width='3'/><text x='{_LEFT + 30}' y='{_TOP + 26}'>reference</text>")
+    parts.append("</svg>")
+    return "".join(parts)
