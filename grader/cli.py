@@ -108,16 +108,19 @@ def _run(
 
 def _write_outputs(
     results: list[SubmissionResult], meta: dict, json_path: str | None, csv_path: str | None, gs_path: str | None,
-    feedback_dir: str | None = None,
+    feedback_dir: str | None = None, shown: dict | None = None,
 ) -> None:
+    """Every output asked for; student-facing ones (Gradescope, feedback files) leave out
+    what the rubric's visibility withholds (``shown``: its due date and --published)."""
+    shown = shown or {}
     if json_path:
         write_json(json_path, results, meta)
     if csv_path:
         write_csv(csv_path, results)
     if gs_path:
-        write_gradescope(gs_path, results)
+        write_gradescope(gs_path, results, shown.get("due"), bool(shown.get("published")))
     if feedback_dir:
-        write_feedback_files(feedback_dir, results)
+        write_feedback_files(feedback_dir, results, shown.get("due"), bool(shown.get("published")))
 
 
 @cli.command()
@@ -141,6 +144,8 @@ def _write_outputs(
     help="Keep the submissions an interrupted run already graded into --json FILE; grade the rest.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE (refused otherwise).")
+@click.option("--published", is_flag=True,
+              help="Grades are published: tests whose rubric visibility is after_published show in student feedback.")
 @click.option("--compare", "compare_path", type=click.Path(dir_okay=False, exists=True), metavar="OLD.json",
               help="After grading, show per student and per test what changed since OLD.json, and why.")
 @click.option(
@@ -152,13 +157,14 @@ def _write_outputs(
 @click.option("--assignment", help="With --nbgrader: the assignment (a topic) to grade.")
 @click.option("--student", "students", multiple=True, help="With --nbgrader: only this student (repeatable).")
 def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedback_dir, course, rubric, details, quiet,
-          resume, overwrite, compare_path, weak, nb_root, assignment, students) -> None:
+          resume, overwrite, published, compare_path, weak, nb_root, assignment, students) -> None:
     """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites.
 
     A SUBMISSION is a folder of <topic>.py / <topic>.ipynb files or a .zip of one; a
     folder holding submission folders (class/ for class/*) grades each of them.
     """
     started = time.time()
+    shown_to_students: dict[str, Any] = {}  # the rubric's due date and --published, for student-facing outputs
     if resume and not json_path:
         raise UsageError("--resume needs --json FILE: the results of the interrupted run are kept there")
     if json_path and Path(json_path).exists() and not (resume or overwrite):
@@ -179,7 +185,8 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
             raise UsageError("give either SUBMISSION folders or --nbgrader COURSE_DIR, not both")
         if not assignment:
             raise UsageError("--nbgrader needs --assignment NAME")
-        subs, topics, filed, summary = _nbgrader_run(Path(nb_root), assignment, tuple(students), topics, quiet)
+        subs, topics, filed, summary = _nbgrader_run(Path(nb_root), assignment, tuple(students), topics, quiet,
+                                                     shown_to_students)
     else:
         if assignment or students:
             raise UsageError("--assignment and --student go with --nbgrader COURSE_DIR")
@@ -194,6 +201,7 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
 
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
     config = replace(config, allow_weak_isolation=weak)
+    shown_to_students.update(due=config.rubric.due, published=published)
     meta = _meta(device, started)
     meta["fingerprints"] = _fingerprints(config, topics, device)
     if json_path:
@@ -208,11 +216,11 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
         by_id = {**done, **{r.id: r for r in fresh}}
         results = [by_id[s.id] for s in subs]
         meta["seconds"] = round(time.time() - started, 3)
-        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir)
+        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir, shown_to_students)
         journal.close()
     else:
         results = _run(config, subs, jobs, quiet, on_result=filed)
-        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir)
+        _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir, shown_to_students)
     if old_results is not None:
         from grader.regrade import diff_results, render_diff
         from grader.reports import results_document
@@ -252,7 +260,8 @@ def _both(
     return call
 
 
-def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics: tuple[str, ...], quiet: bool):
+def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics: tuple[str, ...], quiet: bool,
+                  shown: dict[str, Any]):
     """The collected submissions, the topic, and a callback filing each result in the gradebook."""
     from grader import nbgrader_bridge as bridge
 
@@ -266,7 +275,7 @@ def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics
 
     def file_result(result: SubmissionResult) -> None:
         entry = bridge.write_grade(gradebook, nb_course, assignment, result)
-        page = bridge.write_feedback(nb_course, assignment, result)
+        page = bridge.write_feedback(nb_course, assignment, result, shown.get("due"), bool(shown.get("published")))
         pages.append(page)
         if nb_course.file_name(result.id) != result.id:
             missed = "" if bridge.LMS_FEEDBACK in page.parts else ", which `nbgrader release_feedback` will not find"

@@ -322,7 +322,8 @@ def open_gradebook(course: NbgraderCourse) -> Any:
 
 # -- feedback ---------------------------------------------------------------------------
 
-def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionResult) -> Path:
+def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionResult,
+                   due: datetime | None = None, published: bool = False) -> Path:
     """An HTML report where the student will get it; returns its path.
 
     Exchange submissions (they carry ``submission_secret.txt``) get
@@ -347,17 +348,19 @@ def write_feedback(course: NbgraderCourse, assignment: str, result: SubmissionRe
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{course.file_name(result.id)}.html"
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(feedback_html(result, topic), encoding="utf-8")
+    tmp.write_text(feedback_html(result, topic, due, published), encoding="utf-8")
     tmp.replace(path)
     return path
 
 
-def feedback_html(result: SubmissionResult, topic: str) -> str:
+def feedback_html(result: SubmissionResult, topic: str, due: datetime | None = None, published: bool = False) -> str:
     """A self-contained page for one topic (:func:`grader.feedback.html_page`): the
     summary of every test with its points, then the failing tests' first cases; never
-    the tests' source."""
+    the tests' source, nor the tests the student may not see yet (grader.visibility)."""
     from grader.feedback import html_page
+    from grader.visibility import for_students
 
+    result, _ = for_students(result, due, published)
     t = result.topics.get(topic)
     if t is not None and t.status != "missing" and all(x.status == "passed" for x in t.tests):
         intro = "All tests passed."

@@ -76,12 +76,14 @@ def _rubric_to_data(rubric: Rubric) -> dict:
         "show_expected": rubric.show_expected,
         "limits": dict(rubric.limits.__dict__),
         "settings": {name: dict(values) for name, values in rubric.settings.items()},
+        **({"due": rubric.due.isoformat()} if rubric.due is not None else {}),
         "topics": {
             name: {
                 "forbidden_penalty": t.forbidden_penalty,
                 "argument_order_penalty": t.argument_order_penalty,
                 "tests": {
-                    g.name: {"points": g.points, "tiers": [{"within": x.within, "credit": x.credit} for x in g.tiers]}
+                    g.name: {"points": g.points, "tiers": [{"within": x.within, "credit": x.credit} for x in g.tiers],
+                             "visibility": g.visibility}
                     for g in t.groups.values()
                 },
             }

@@ -604,7 +604,7 @@ class GradingPlugin:
                     outcome = current.outcomes.get(test_id)
                     if outcome is None:
                         outcome = self._not_run(topic, prepared)
-                    tests.append(score_test(test_id, outcome, points))
+                    tests.append(score_test(test_id, outcome, points, rubric_topic.groups[group].visibility))
             messages = [f.describe(topic) for f in prepared.findings.get(topic, [])]
             messages += runtime.pop(topic, [])
             if messages:

@@ -14,10 +14,13 @@ import io
 import json
 import math
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from grader.feedback import CASES_SHOWN, not_started_line, render_text, summarize, summary_text, test_details_text
+from grader.feedback import (
+    CASES_SHOWN, group_of, not_started_line, render_text, summarize, summary_text, test_details_text,
+)
 from grader.isolation import WEAK_NOTE
 from grader.scoring import SubmissionResult, TestResult, TopicResult
 from grader.textsafe import csv_cell, safe_filenames, terminal
@@ -42,6 +45,8 @@ def test_to_dict(t: TestResult) -> dict[str, Any]:
         out["curves"] = {k: [_json_number(v) for v in series] for k, series in t.curves.items()}
     if t.notes:
         out["notes"] = list(t.notes)
+    if t.visibility != "visible":
+        out["visibility"] = t.visibility
     return out
 
 
@@ -83,7 +88,7 @@ def submission_from_dict(d: dict[str, Any]) -> SubmissionResult:
                 x["id"], x["score"], x["max_score"], x["status"], x.get("message", ""), x.get("hint"),
                 {k: _from_json_number(v) for k, v in x.get("metrics", {}).items()},
                 {k: [_from_json_number(v) for v in series] for k, series in x.get("curves", {}).items()},
-                tuple(x.get("notes", ())),
+                tuple(x.get("notes", ())), str(x.get("visibility", "visible")),
             )
             for x in t["tests"]
         )
@@ -167,14 +172,20 @@ def write_csv(path: str | Path, results: list[SubmissionResult]) -> None:
 
 
 # -- Gradescope ---------------------------------------------------------------------------
-def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
+def gradescope_document(r: SubmissionResult, due: datetime | None = None, published: bool = False) -> dict[str, Any]:
     """Gradescope's results.json, laid out as the other reports (:mod:`grader.feedback`).
 
     The summary is the top-level output; each test is an entry with its first failing
     cases in its output; a topic's file-level problem is one entry, and the tests that
     only unstarted functions failed are one "not started" entry per topic. The entries'
-    points add up to the submission's score.
+    points add up to the submission's score. Each entry carries its tests' visibility
+    (the rubric's, which Gradescope applies); the summary, which students always see,
+    leaves out the tests they may not see yet.
     """
+    from grader.visibility import for_students
+
+    shown, _ = for_students(r, due, published)
+    visibility = {group_of(t.id): t.visibility for topic in r.topics.values() for t in topic.tests}
     tests = []
     for s in summarize(r):
         if s.problem:
@@ -183,12 +194,14 @@ def gradescope_document(r: SubmissionResult) -> dict[str, Any]:
             continue
         for test in s.tests:
             lines = test_details_text(test, CASES_SHOWN, indent="")
-            tests.append(_gs_entry(f"{s.name}: {terminal(test.name)}", test.score, test.max_score, "\n".join(lines),
-                                   passed=test.passed))
+            entry = _gs_entry(f"{s.name}: {terminal(test.name)}", test.score, test.max_score, "\n".join(lines),
+                              passed=test.passed)
+            entry["visibility"] = visibility.get(f"{s.name}::{test.name}", "visible")
+            tests.append(entry)
         if s.not_started:
             tests.append(_gs_entry(f"{s.name}: not started", 0.0, s.not_started_points,
                                    terminal(not_started_line(s))))
-    lines = ["Summary (each test: \u2713 full points, \u2717 points lost)", *summary_text(summarize(r))]
+    lines = ["Summary (each test: \u2713 full points, \u2717 points lost)", *summary_text(summarize(shown))]
     lines += [f"Note: {terminal(f)}" for f in r.flags]
     return {"score": r.score, "output": "\n".join(lines), "tests": tests, "visibility": "visible"}
 
@@ -199,7 +212,8 @@ def _gs_entry(name: str, score: float, max_score: float, output: str, passed: bo
             "status": "passed" if ok else "failed", "output": output, "visibility": "visible"}
 
 
-def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[Path]:
+def write_gradescope(path: str | Path, results: list[SubmissionResult], due: datetime | None = None,
+                     published: bool = False) -> list[Path]:
     """One results.json for one submission; a folder of ``<id>/results.json`` for several.
 
     Each folder is named for its id made a safe file name (distinct for distinct ids), so
@@ -207,30 +221,34 @@ def write_gradescope(path: str | Path, results: list[SubmissionResult]) -> list[
     """
     path = Path(path)
     if len(results) == 1 and path.suffix == ".json":
-        atomic_write(path, json.dumps(gradescope_document(results[0]), indent=1) + "\n")
+        atomic_write(path, json.dumps(gradescope_document(results[0], due, published), indent=1) + "\n")
         return [path]
     folders = safe_filenames(r.id for r in results)
     written = []
     for r in results:
         target = path / folders[r.id] / "results.json"
-        atomic_write(target, json.dumps(gradescope_document(r), indent=1) + "\n")
+        atomic_write(target, json.dumps(gradescope_document(r, due, published), indent=1) + "\n")
         written.append(target)
     return written
 
 
 # -- per-student feedback files -----------------------------------------------------------
-def write_feedback_files(folder: str | Path, results: list[SubmissionResult]) -> list[Path]:
+def write_feedback_files(folder: str | Path, results: list[SubmissionResult], due: datetime | None = None,
+                         published: bool = False) -> list[Path]:
     """``folder/<student>.html`` and ``folder/<student>.md`` for each result: the
     summary, the failing tests' first cases and the capstone's curves, in pages that
-    need nothing from a network. File names are the ids made safe (distinct for
-    distinct ids), so no id puts a file outside ``folder``."""
+    need nothing from a network, without the tests the student may not see yet
+    (grader.visibility). File names are the ids made safe (distinct for distinct ids),
+    so no id puts a file outside ``folder``."""
     from grader.feedback import html_page, render_markdown
+    from grader.visibility import for_students
 
     folder = Path(folder)
     names = safe_filenames(r.id for r in results)
     written = []
     for r in results:
-        for suffix, text in ((".html", html_page(r)), (".md", render_markdown(r))):
+        shown, _ = for_students(r, due, published)
+        for suffix, text in ((".html", html_page(shown)), (".md", render_markdown(shown))):
             target = folder / f"{names[r.id]}{suffix}"
             atomic_write(target, text)
             written.append(target)

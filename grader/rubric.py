@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ class GroupRubric:
     name: str
     points: float
     tiers: tuple[Tier, ...] = ()
+    visibility: str = "visible"  # grader.visibility: visible, hidden, after_due_date, after_published
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Rubric:
     # Named settings suites read through the ``settings`` fixture, e.g. the capstone's
     # training budget: ``settings: {capstone: {epochs: 12}}``.
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # when the assignment is due (aware datetime): tests "after_due_date" show after it
+    due: datetime | None = None
 
     @property
     def max_score(self) -> float:
@@ -132,9 +136,32 @@ class _Reader:
         return tuple(out)
 
 
-_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics", "argument_order_penalty"}
-_TOPIC_KEYS = {"points", "forbidden_penalty", "argument_order_penalty", "tests"}
-_GROUP_KEYS = {"points", "tiers"}
+_TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics", "argument_order_penalty",
+             "due"}
+_TOPIC_KEYS = {"points", "forbidden_penalty", "argument_order_penalty", "tests", "visibility"}
+_GROUP_KEYS = {"points", "tiers", "visibility"}
+_VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def _due(r: "_Reader", value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise r.error("due", f"must be a date and time like 2026-12-01T23:59:00+01:00, got {value!r}") from None
+    if when.tzinfo is None:
+        raise r.error("due", f"needs a time zone (e.g. 2026-12-01T23:59:00+01:00 or ...Z), got {value!r}")
+    return when
+
+
+def _visibility(r: "_Reader", value: Any, where: str) -> str:
+    if value not in _VISIBILITIES:
+        raise r.error(where, f"must be one of {', '.join(_VISIBILITIES)}, got {value!r}")
+    return str(value)
 
 
 def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
@@ -166,17 +193,20 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
                 raise r.error(f"settings.{name}.{key}", f"must be a number or a string, got {value!r}")
         settings[name] = dict(values)
     order_penalty = r.number(data.get("argument_order_penalty", 0), "argument_order_penalty")
+    due = _due(r, data.get("due"))
     topics = {}
     for name, tdata in r.mapping(data.get("topics"), "topics").items():
         where = f"topics.{name}"
         if name not in TOPICS:
             raise r.error(where, f"unknown topic {name!r} (topics are {', '.join(TOPICS)})")
         tdata = r.mapping(tdata, where, _TOPIC_KEYS)
+        topic_visibility = _visibility(r, tdata.get("visibility", "visible"), f"{where}.visibility")
         groups = {}
         for gname, gdata in r.mapping(tdata.get("tests"), f"{where}.tests").items():
             gwhere = f"{where}.tests.{gname}"
             if isinstance(gdata, dict):
                 gdata = r.mapping(gdata, gwhere, _GROUP_KEYS)
+                visibility = _visibility(r, gdata.get("visibility", topic_visibility), f"{gwhere}.visibility")
                 if "points" not in gdata:
                     raise r.error(gwhere, "needs 'points'")
                 points = r.number(gdata["points"], f"{gwhere}.points")
@@ -190,7 +220,10 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
             else:
                 points = r.number(gdata, gwhere)
                 tiers = ()
-            groups[gname] = GroupRubric(gname, points, tiers)
+                visibility = topic_visibility
+            if visibility == "after_due_date" and due is None:
+                raise r.error(f"{gwhere}.visibility", "after_due_date needs the rubric's 'due' date")
+            groups[gname] = GroupRubric(gname, points, tiers, visibility)
         topic = TopicRubric(
             name, groups, r.number(tdata.get("forbidden_penalty", 0), f"{where}.forbidden_penalty"),
             r.number(tdata.get("argument_order_penalty", order_penalty), f"{where}.argument_order_penalty"),
@@ -202,7 +235,7 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
                     f"{where}.points", f"is {declared:g} but the tests' points add up to {topic.points:g}"
                 )
         topics[name] = topic
-    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings)
+    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings, due)
 
 
 def load_rubric(path: str | Path) -> Rubric:

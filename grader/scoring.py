@@ -40,6 +40,7 @@ class TestResult:
     # Series a test keeps for plotting, e.g. the capstone's loss per epoch.
     curves: dict[str, list[float]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # feedback without points (see Outcome.notes)
+    visibility: str = "visible"  # when students may see it (grader.visibility)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _round(x: float) -> float:
     return round(x + 0.0, 9)
 
 
-def score_test(test_id: str, outcome: Outcome, points: float) -> TestResult:
+def score_test(test_id: str, outcome: Outcome, points: float, visibility: str = "visible") -> TestResult:
     credit = min(1.0, max(0.0, outcome.credit))
     status = outcome.status
     if status == "passed" and credit < 1.0:
@@ -77,7 +78,7 @@ def score_test(test_id: str, outcome: Outcome, points: float) -> TestResult:
     return TestResult(
         test_id, points * credit, points, status, outcome.message, outcome.hint, dict(outcome.metrics),
         {k: list(v) for k, v in outcome.curves.items()},
-        tuple(outcome.notes),
+        tuple(outcome.notes), visibility,
     )
 
 
