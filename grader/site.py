@@ -100,6 +100,7 @@ def _histogram(title: str, values: Sequence[float], maximum: float, bins: int = 
 
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 
+
 @dataclass(frozen=True)
 class GroupStats:
     """One test group (``topic::group``) across the class."""

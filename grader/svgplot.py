@@ -31,19 +31,28 @@ def _ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     return ticks
 
 
+def _open(title: str, width: float, height: float) -> list[str]:
+    """An SVG's opening tag (labelled for screen readers) and its centred title."""
+    return [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+            f"role='img' aria-label='{html.escape(title, quote=True)}'>",
+            f"<text x='{width / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>"]
+
+
+def _span(values: list[float]) -> tuple[float, float]:
+    """The range a chart shows for these finite values (a flat series gets some room)."""
+    lo, hi = min(values), max(values)
+    return (lo - 0.5, hi + 0.5) if hi - lo < 1e-12 else (lo, hi)
+
+
 def line_chart(title: str, series: dict[str, list[float]], dashed: tuple[str, ...] = ()) -> str:
     """One chart: a line per named series against its index + 1 (the epoch)."""
     finite = [v for values in series.values() for v in values if math.isfinite(v)]
     n = max((len(v) for v in series.values()), default=0)
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{_W}' height='{_H}' viewBox='0 0 {_W} {_H}' "
-             f"role='img' aria-label='{html.escape(title, quote=True)}'>",
-             f"<text x='{_W / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>"]
+    parts = _open(title, _W, _H)
     if not finite or n == 0:
         parts.append(f"<text x='{_W / 2}' y='{_H / 2}' text-anchor='middle'>no values</text></svg>")
         return "".join(parts)
-    lo, hi = min(finite), max(finite)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = _span(finite)
     pad = (hi - lo) * 0.05
     lo, hi = lo - pad, hi + pad
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
@@ -109,10 +118,8 @@ def bar_chart(title: str, labels: list[str], counts: list[int], x_label: str = "
     w, h_total = size
     plot_w, plot_h = w - _LEFT - _RIGHT, h_total - _TOP - _BOTTOM
     width = plot_w / n
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h_total}' viewBox='0 0 {w} {h_total}' "
-             f"role='img' aria-label='{html.escape(title, quote=True)}'>",
-             f"<text x='{w / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>",
-             f"<line x1='{_LEFT}' x2='{_LEFT + plot_w}' y1='{_TOP + plot_h}' y2='{_TOP + plot_h}' stroke='#666'/>"]
+    parts = _open(title, w, h_total)
+    parts.append(f"<line x1='{_LEFT}' x2='{_LEFT + plot_w}' y1='{_TOP + plot_h}' y2='{_TOP + plot_h}' stroke='#666'/>")
     for k, count in enumerate(counts):
         h = plot_h * count / top
         x = _LEFT + k * width
@@ -138,15 +145,11 @@ def overlay_chart(title: str, curves: list[list[float]], reference: list[float])
     width, height = 2 * _W, _H + 60
     finite = [v for c in curves + [reference] for v in c if math.isfinite(v)]
     n = max((len(c) for c in curves + [reference]), default=0)
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"viewBox='0 0 {width} {height}' role='img' aria-label='{html.escape(title, quote=True)}'>",
-             f"<text x='{width / 2}' y='14' text-anchor='middle'>{html.escape(title)}</text>"]
+    parts = _open(title, width, height)
     if not finite or n == 0:
         parts.append(f"<text x='{width / 2}' y='{height / 2}' text-anchor='middle'>no values</text></svg>")
         return "".join(parts)
-    lo, hi = min(finite), max(finite)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = _span(finite)
     plot_w, plot_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
 
     def point(i: int, v: float) -> str:
