@@ -144,6 +144,8 @@ def _write_outputs(
     help="Keep the submissions an interrupted run already graded into --json FILE; grade the rest.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json FILE (refused otherwise).")
+@click.option("--submitted-at", "times_path", type=click.Path(dir_okay=False, exists=True), metavar="TIMES.csv",
+              help="Submission times for the rubric's late policy: rows 'student,time' (with the time zone).")
 @click.option("--published", is_flag=True,
               help="Grades are published: tests whose rubric visibility is after_published show in student feedback.")
 @click.option("--compare", "compare_path", type=click.Path(dir_okay=False, exists=True), metavar="OLD.json",
@@ -157,7 +159,7 @@ def _write_outputs(
 @click.option("--assignment", help="With --nbgrader: the assignment (a topic) to grade.")
 @click.option("--student", "students", multiple=True, help="With --nbgrader: only this student (repeatable).")
 def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedback_dir, course, rubric, details, quiet,
-          resume, overwrite, published, compare_path, weak, nb_root, assignment, students) -> None:
+          resume, overwrite, times_path, published, compare_path, weak, nb_root, assignment, students) -> None:
     """Grade SUBMISSION folders (or an nbgrader course's collected work) against the hidden suites.
 
     A SUBMISSION is a folder of <topic>.py / <topic>.ipynb files or a .zip of one; a
@@ -202,6 +204,11 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
     config = find_course(course).hidden(tuple(topics), device, Path(rubric) if rubric else None)
     config = replace(config, allow_weak_isolation=weak)
     shown_to_students.update(due=config.rubric.due, published=published)
+    late = _late_policy(config.rubric, times_path, shown_to_students.get("time_of"))
+    shown_to_students["late"] = late
+    if filed is not None:
+        file_one = filed
+        filed = lambda result: file_one(late(result))  # noqa: E731 (the gradebook gets the penalty too)
     meta = _meta(device, started)
     meta["fingerprints"] = _fingerprints(config, topics, device)
     if json_path:
@@ -214,12 +221,12 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
             click.echo(f"resuming: {len(done)} already graded, {len(todo)} to grade", err=True)
         fresh = _run(config, todo, jobs, quiet, on_result=_both(journal.record, filed)) if todo else []
         by_id = {**done, **{r.id: r for r in fresh}}
-        results = [by_id[s.id] for s in subs]
+        results = [late(by_id[s.id]) for s in subs]
         meta["seconds"] = round(time.time() - started, 3)
         _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir, shown_to_students)
         journal.close()
     else:
-        results = _run(config, subs, jobs, quiet, on_result=filed)
+        results = [late(r) for r in _run(config, subs, jobs, quiet, on_result=filed)]
         _write_outputs(results, meta, json_path, csv_path, gs_path, feedback_dir, shown_to_students)
     if old_results is not None:
         from grader.regrade import diff_results, render_diff
@@ -238,13 +245,33 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
     summary()
 
 
+def _late_policy(rubric, times_path: str | None, time_of: Callable[[str], Any] | None
+                 ) -> Callable[[SubmissionResult], SubmissionResult]:
+    """The rubric's late policy as a function of a result (grader.late): the submission's
+    time comes from --submitted-at, else from nbgrader's timestamp.txt."""
+    from grader.late import apply_late, read_times
+
+    if rubric.late is None:
+        if times_path:
+            raise UsageError("--submitted-at needs a late policy in the rubric (late: ... next to due:)")
+        return lambda result: result
+    times = read_times(times_path) if times_path else {}
+
+    def late(result: SubmissionResult) -> SubmissionResult:
+        submitted = times.get(result.id) or (time_of(result.id) if time_of is not None else None)
+        return apply_late(result, rubric.late, rubric.due, submitted)
+
+    return late
+
+
 def _fingerprints(config, topics: tuple[str, ...], device: str) -> dict:
     """What decided these grades (grader.regrade): suites, rubric, reference, grader."""
     from grader.parallel import _rubric_to_data
     from grader.regrade import course_fingerprints
 
     graded = topics or tuple(config.rubric.topics)
-    return course_fingerprints(config.tests_dir, _rubric_to_data(config.rubric), config.reference_dir, graded, device)
+    return course_fingerprints(config.tests_dir, _rubric_to_data(config.rubric), config.reference_dir, graded, device,
+                               config.rubric.late, config.rubric.due)
 
 
 def _both(
@@ -272,6 +299,7 @@ def _nbgrader_run(root: Path, assignment: str, students: tuple[str, ...], topics
     subs = bridge.collected(nb_course, assignment, students)
     gradebook = bridge.open_gradebook(nb_course)
     pages: list[Path] = []
+    shown["time_of"] = lambda sid: bridge.submission_time(nb_course.submitted_dir(sid, assignment))
 
     def file_result(result: SubmissionResult) -> None:
         entry = bridge.write_grade(gradebook, nb_course, assignment, result)

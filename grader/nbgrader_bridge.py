@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ import yaml
 
 from grader.course import Course
 from grader.errors import GraderError, UsageError
+from grader.late import late_points
 from grader.notebooks import build_notebook, dumps, grade_id
 from grader.rubric import load_rubric
 from grader.scoring import SubmissionResult, TopicResult
@@ -287,7 +288,14 @@ def write_grade(gb: Any, course: NbgraderCourse, assignment: str, result: Submis
         grade = gb.find_grade(cell.name, topic, assignment, student)
         if cell.name == grade_id(topic):
             max_score = float(cell.max_score or 0.0)
-            auto = cell_score(result.topics.get(topic), max_score)
+            # a late penalty goes to nbgrader's own field, so that `nbgrader export` shows
+            # raw score, penalty and score as for its own late policy
+            graded = result.topics.get(topic)
+            late = late_points(graded.tests, topic) if graded is not None else 0.0
+            raw = replace(graded, score=graded.score + late) if graded is not None else None
+            auto = cell_score(raw, max_score)
+            penalty = cell_score(replace(raw, score=late), max_score) if late and raw is not None else 0.0
+            gb.find_submission_notebook(topic, assignment, student).late_submission_penalty = penalty
             manual = grade.manual_score
         elif not cell.max_score and grade.manual_score is None:
             grade.auto_score = 0.0  # the zero-point cell that hides the model solution's helpers

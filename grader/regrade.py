@@ -57,7 +57,7 @@ def _suite_topic(name: str) -> str | None:
 
 
 def course_fingerprints(tests_dir: Path, rubric_data: dict, reference_dir: Path | None, topics: Iterable[str],
-                        device: str) -> dict[str, Any]:
+                        device: str, late: Any = None, due: Any = None) -> dict[str, Any]:
     """Digests of everything that decides the grades of ``topics`` (see the module's
     docstring). ``rubric_data`` is the rubric as plain data (grader.parallel's form)."""
     import grader
@@ -85,6 +85,7 @@ def course_fingerprints(tests_dir: Path, rubric_data: dict, reference_dir: Path 
         "shared_suite": _files_digest(shared, tests_dir),
         "rubric_general": _digest([json.dumps(general, sort_keys=True).encode()]),
         "device": device,
+        "late": _digest([repr((due, late)).encode()]),  # the due date and late policy (grader.late)
         "topics": out_topics,
     }
 
@@ -159,6 +160,8 @@ def _causes(old_meta: dict, new_meta: dict) -> dict[str, tuple[str, ...]]:
         common.append("the suites' shared files changed")
     if old.get("rubric_general") != new.get("rubric_general"):
         common.append("the rubric's general settings changed (seed, limits, tiers or settings)")
+    if old.get("late") != new.get("late"):
+        common.append("the due date or the late policy changed")
     if old.get("device") != new.get("device"):
         common.append(f"the device changed ({old.get('device')} -> {new.get('device')})")
     if common:

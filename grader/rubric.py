@@ -76,6 +76,7 @@ class Rubric:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     # when the assignment is due (aware datetime): tests "after_due_date" show after it
     due: datetime | None = None
+    late: Any = None  # grader.late.LatePolicy: points off late submissions
 
     @property
     def max_score(self) -> float:
@@ -137,7 +138,7 @@ class _Reader:
 
 
 _TOP_KEYS = {"schema", "seed", "show_expected", "limits", "tiers", "settings", "topics", "argument_order_penalty",
-             "due"}
+             "due", "late"}
 _TOPIC_KEYS = {"points", "forbidden_penalty", "argument_order_penalty", "tests", "visibility"}
 _GROUP_KEYS = {"points", "tiers", "visibility"}
 _VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -164,8 +165,9 @@ def _visibility(r: "_Reader", value: Any, where: str) -> str:
     return str(value)
 
 
-def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
-    """Validate a rubric already loaded from YAML."""
+def parse_rubric(data: Any, source: str = "rubric.yaml", base: Path | None = None) -> Rubric:
+    """Validate a rubric already loaded from YAML (``base``: the folder that relative
+    paths in it, the late policy's extensions file, are read from)."""
     r = _Reader(source)
     data = r.mapping(data, "", _TOP_KEYS)
     schema = data.get("schema", 1)
@@ -235,7 +237,10 @@ def parse_rubric(data: Any, source: str = "rubric.yaml") -> Rubric:
                     f"{where}.points", f"is {declared:g} but the tests' points add up to {topic.points:g}"
                 )
         topics[name] = topic
-    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings, due)
+    from grader.late import parse_late
+
+    late = parse_late(data.get("late"), due, source, base)
+    return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings, due, late)
 
 
 def load_rubric(path: str | Path) -> Rubric:
@@ -256,4 +261,4 @@ def load_rubric(path: str | Path) -> Rubric:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise RubricError(f"{path.name}: not valid YAML{where}: {problem}") from None
-    return parse_rubric(data, path.name)
+    return parse_rubric(data, path.name, path.parent)

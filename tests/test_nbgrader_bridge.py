@@ -200,6 +200,25 @@ def test_write_grade_files_auto_scores_only_and_is_idempotent(gradebook):
     assert len(gb.assignment_submissions("dropout")) == 1
 
 
+def test_a_late_penalty_goes_to_nbgraders_own_field(gradebook):
+    """The grade cell keeps the raw score and late_submission_penalty holds the points off,
+    so `nbgrader export` shows raw score, penalty and score as for its own late policy."""
+    from datetime import datetime, timezone
+
+    from grader.late import LatePolicy, apply_late
+
+    course, gb = gradebook
+    due = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    late = apply_late(_result("ann", 40.0), LatePolicy(per_day=10.0), due, datetime(2026, 11, 21, 10, 30))
+    assert late.score == 32.0  # 1.44 days late: two started days, 20% off 40 of 50
+    entry = bridge.write_grade(gb, course, "dropout", late)
+    assert entry.auto_score == 80.0  # 40/50 scaled to the cell's 100, before the penalty
+    assert gb.find_submission_notebook("dropout", "dropout", "ann").late_submission_penalty == 16.0
+    on_time = bridge.write_grade(gb, course, "dropout", _result("ann", 40.0))
+    assert on_time.auto_score == 80.0
+    assert gb.find_submission_notebook("dropout", "dropout", "ann").late_submission_penalty == 0.0
+
+
 def test_write_grade_needs_the_generated_assignment(gradebook):
     course, gb = gradebook
     with pytest.raises(UsageError, match="generate_assignment losses"):

@@ -81,6 +81,9 @@ def test_new_removed_rescored_and_reworded_tests_are_each_named():
     assert kinds == {"losses::a": "score", "losses::b": "message", "losses::fresh": "new", "losses::gone": "removed"}
     assert diff.why("losses::a") == "the losses rubric changed" and student.delta == -0.5
     assert diff_to_dict(diff)["summary"]["lost"] == 1
+    late = diff_results(old, _doc({"losses::a": (0.8, ""), "losses::b": (0.0, "off by 2"), "losses::gone": (1.0, "")},
+                                  dict(fp, late="changed")))
+    assert late.why("losses::a") == "the due date or the late policy changed"
     # without fingerprints (an older grader's file) the diff still works and says so
     plain = diff_results(_doc({"losses::a": (1.0, "")}), _doc({"losses::a": (0.0, "")}))
     assert "record no fingerprints" in plain.why("losses::a")
