@@ -46,7 +46,7 @@ from grader.scoring import (
 from grader.session import SessionStats, SubmissionSession
 from grader.signature_check import Contract, contract_signatures
 from grader.submission import Prepared, Submission, prepare
-from grader.topics import TOPICS
+from grader.topics import TOPICS, suite_topic
 
 
 @dataclass(frozen=True)
@@ -287,13 +287,7 @@ class GradingPlugin:
         mark = item.get_closest_marker("topic")
         if mark and mark.args:
             return str(mark.args[0])
-        stem = Path(str(item.fspath)).stem
-        if stem.startswith("test_"):
-            stem = stem[5:]
-        for topic in sorted(TOPICS, key=len, reverse=True):
-            if stem == topic or stem.startswith(topic + "_"):
-                return topic
-        return None
+        return suite_topic(Path(str(item.fspath)).name)
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list) -> None:
         keep, drop = [], []

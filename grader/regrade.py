@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from grader.textsafe import terminal
-from grader.topics import TOPICS
+from grader.topics import suite_topic
 
 FINGERPRINT_SCHEMA = 1
 _PARTS = ("suite", "rubric", "reference")
@@ -44,18 +44,6 @@ def _files_digest(files: Iterable[Path], root: Path) -> str:
     return _digest(chunks)
 
 
-def _suite_topic(name: str) -> str | None:
-    """The topic a suite file grades by its name (test_<topic>.py, test_<topic>_*.py)."""
-    stem = name[:-3] if name.endswith(".py") else name
-    if not stem.startswith("test_"):
-        return None
-    stem = stem[5:]
-    for topic in sorted(TOPICS, key=len, reverse=True):
-        if stem == topic or stem.startswith(topic + "_"):
-            return topic
-    return None
-
-
 def course_fingerprints(tests_dir: Path, rubric_data: dict, reference_dir: Path | None, topics: Iterable[str],
                         device: str, late: Any = None, due: Any = None) -> dict[str, Any]:
     """Digests of everything that decides the grades of ``topics`` (see the module's
@@ -67,7 +55,7 @@ def course_fingerprints(tests_dir: Path, rubric_data: dict, reference_dir: Path 
     by_topic: dict[str, list[Path]] = {}
     shared: list[Path] = []
     for path in suite_files:
-        topic = _suite_topic(path.name)
+        topic = suite_topic(path.name)
         (by_topic.setdefault(topic, []) if topic else shared).append(path)
     general = {k: v for k, v in rubric_data.items() if k != "topics"}
     out_topics = {}

@@ -47,3 +47,15 @@ TOPICS: dict[str, Topic] = {t.name: t for t in _ALL}
 
 def topic_names() -> list[str]:
     return list(TOPICS)
+
+
+def suite_topic(filename: str) -> str | None:
+    """The topic a suite file grades by its name: ``test_<topic>.py`` or
+    ``test_<topic>_<part>.py`` (a suite may also say so with ``@pytest.mark.topic``)."""
+    stem = filename[:-3] if filename.endswith(".py") else filename
+    if stem.startswith("test_"):
+        stem = stem[5:]
+    for topic in sorted(TOPICS, key=len, reverse=True):
+        if stem == topic or stem.startswith(topic + "_"):
+            return topic
+    return None
