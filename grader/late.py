@@ -59,7 +59,8 @@ class LatePolicy:
         return min(off, self.cap) / 100.0
 
 
-def _aware(value: Any, where: str, source: str) -> datetime:
+def aware_datetime(value: Any, where: str, source: str) -> datetime:
+    """A date and time with its time zone (ISO 8601, or a YAML timestamp), or RubricError."""
     try:
         when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
     except ValueError:
@@ -97,7 +98,7 @@ def parse_late(data: Any, due: datetime | None, source: str, base: Path | None =
         credit = entry["credit"]
         if isinstance(credit, bool) or not isinstance(credit, (int, float)) or not 0 <= credit <= 1:
             raise RubricError(f"{source}: late.timeline[{k}].credit: must be from 0 to 1, got {credit!r}")
-        timeline.append((_aware(entry["until"], f"late.timeline[{k}].until", source), float(credit)))
+        timeline.append((aware_datetime(entry["until"], f"late.timeline[{k}].until", source), float(credit)))
     if timeline != sorted(timeline, key=lambda t: t[0]):
         raise RubricError(f"{source}: late.timeline: the dates must be in order")
     extensions = {}
@@ -109,49 +110,49 @@ def parse_late(data: Any, due: datetime | None, source: str, base: Path | None =
                       number("cap", 100.0, 100.0), extensions)
 
 
-def read_extensions(path: Path, due: datetime) -> dict[str, datetime]:
-    """``student,due`` rows: a date and time with its zone, or ``+N`` days after ``due``."""
-    out = {}
+def _pairs(path: Path, what: str, second: str, error: type[Exception]) -> list[tuple[int, str, str]]:
+    """The ``student,<second>`` rows of a CSV file (a header and blank rows skipped), as
+    (line, student, value); ``error`` names the file and line of a malformed one."""
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
     except (OSError, UnicodeDecodeError) as exc:
-        raise RubricError(f"{path}: cannot read the extensions ({type(exc).__name__})") from None
+        raise error(f"{path}: cannot read the {what} ({type(exc).__name__})") from None
+    out = []
     for n, row in enumerate(rows, 1):
         if not row or row[0].strip().lower() in ("", "student"):
             continue
         if len(row) != 2:
-            raise RubricError(f"{path}:{n}: expected 'student,due'")
-        student, value = row[0].strip(), row[1].strip()
+            raise error(f"{path}:{n}: expected 'student,{second}'")
+        out.append((n, row[0].strip(), row[1].strip()))
+    return out
+
+
+def read_extensions(path: Path, due: datetime) -> dict[str, datetime]:
+    """``student,due`` rows: a date and time with its zone, or ``+N`` days after ``due``."""
+    out = {}
+    for n, student, value in _pairs(path, "extensions", "due", RubricError):
         if value.startswith("+"):
             try:
                 out[student] = due + timedelta(days=float(value[1:]))
             except ValueError:
                 raise RubricError(f"{path}:{n}: '+N' must be a number of days, got {value!r}") from None
         else:
-            out[student] = _aware(value, f"line {n}", str(path))
+            out[student] = aware_datetime(value, f"line {n}", str(path))
     return out
 
 
 def read_times(path: str | Path) -> dict[str, datetime]:
     """``grader grade --submitted-at``: ``student,time`` rows, each time with its zone."""
     path = Path(path)
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the submission times ({type(exc).__name__})") from None
     out = {}
-    for n, row in enumerate(rows, 1):
-        if not row or row[0].strip().lower() in ("", "student"):
-            continue
-        if len(row) != 2:
-            raise UsageError(f"{path}:{n}: expected 'student,time'")
+    for n, student, value in _pairs(path, "submission times", "time", UsageError):
         try:
-            when = datetime.fromisoformat(row[1].strip())
+            when = datetime.fromisoformat(value)
         except ValueError:
-            raise UsageError(f"{path}:{n}: not a date and time: {row[1].strip()[:40]!r}") from None
+            raise UsageError(f"{path}:{n}: not a date and time: {value[:40]!r}") from None
         if when.tzinfo is None:
             raise UsageError(f"{path}:{n}: the time needs its zone (e.g. +01:00 or Z)")
-        out[row[0].strip()] = when
+        out[student] = when
     return out
 
 

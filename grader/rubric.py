@@ -144,21 +144,6 @@ _GROUP_KEYS = {"points", "tiers", "visibility"}
 _VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
-def _due(r: "_Reader", value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        when = value
-    else:
-        try:
-            when = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise r.error("due", f"must be a date and time like 2026-12-01T23:59:00+01:00, got {value!r}") from None
-    if when.tzinfo is None:
-        raise r.error("due", f"needs a time zone (e.g. 2026-12-01T23:59:00+01:00 or ...Z), got {value!r}")
-    return when
-
-
 def _visibility(r: "_Reader", value: Any, where: str) -> str:
     if value not in _VISIBILITIES:
         raise r.error(where, f"must be one of {', '.join(_VISIBILITIES)}, got {value!r}")
@@ -195,7 +180,9 @@ def parse_rubric(data: Any, source: str = "rubric.yaml", base: Path | None = Non
                 raise r.error(f"settings.{name}.{key}", f"must be a number or a string, got {value!r}")
         settings[name] = dict(values)
     order_penalty = r.number(data.get("argument_order_penalty", 0), "argument_order_penalty")
-    due = _due(r, data.get("due"))
+    from grader.late import aware_datetime, parse_late
+
+    due = aware_datetime(data["due"], "due", source) if data.get("due") is not None else None
     topics = {}
     for name, tdata in r.mapping(data.get("topics"), "topics").items():
         where = f"topics.{name}"
@@ -237,8 +224,6 @@ def parse_rubric(data: Any, source: str = "rubric.yaml", base: Path | None = Non
                     f"{where}.points", f"is {declared:g} but the tests' points add up to {topic.points:g}"
                 )
         topics[name] = topic
-    from grader.late import parse_late
-
     late = parse_late(data.get("late"), due, source, base)
     return Rubric(topics, seed, show_expected, SandboxLimits(**limits_kwargs), source, settings, due, late)
 
