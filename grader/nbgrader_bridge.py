@@ -221,10 +221,28 @@ def _plain_folder_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in name)
 
 
-def submission_time(folder: Path) -> datetime | None:
-    """nbgrader's ``timestamp.txt`` of a collected submission, as naive UTC; None if absent or unreadable."""
+def _small_text(path: Path, limit: int = 256) -> str:
+    """The start of a regular file the submission controls: never follows a link, never
+    waits on a pipe, never reads more than ``limit`` bytes."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        text = (folder / "timestamp.txt").read_text(encoding="utf-8").strip()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        return os.read(fd, limit).decode("utf-8")
+    finally:
+        os.close(fd)
+
+
+def submission_time(folder: Path) -> datetime | None:
+    """nbgrader's ``timestamp.txt`` of a collected submission, as naive UTC; None if absent
+    or unreadable. The file comes with the submission, so it is read as a small regular
+    file at most (and, as in nbgrader, a student who can write to the exchange can set it:
+    ``grader grade --submitted-at`` takes times from the LMS instead)."""
+    try:
+        text = _small_text(folder / "timestamp.txt").strip()
         from nbgrader.utils import parse_utc
 
         stamp = parse_utc(text)

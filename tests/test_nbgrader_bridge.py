@@ -148,6 +148,19 @@ def test_submission_time_reads_nbgraders_timestamp(tmp_path):
     (tmp_path / "timestamp.txt").write_text("not a time")
     assert bridge.submission_time(tmp_path) is None
     assert bridge.submission_time(tmp_path / "nowhere") is None
+    # the file comes with the submission: a pipe, a link or a huge file costs nothing
+    import os
+
+    (tmp_path / "timestamp.txt").unlink()
+    os.mkfifo(tmp_path / "timestamp.txt")
+    assert bridge.submission_time(tmp_path) is None
+    (tmp_path / "timestamp.txt").unlink()
+    (tmp_path / "real.txt").write_text("2026-11-20 09:00:00 UTC")
+    (tmp_path / "timestamp.txt").symlink_to(tmp_path / "real.txt")
+    assert bridge.submission_time(tmp_path) is None
+    (tmp_path / "timestamp.txt").unlink()
+    (tmp_path / "timestamp.txt").write_text("2026-11-20 09:00:00 UTC" + " " * 10_000_000 + "x")
+    assert bridge.submission_time(tmp_path).hour == 9  # only the start is read
 
 
 # -- gradebook --------------------------------------------------------------------------
