@@ -210,7 +210,8 @@ def grade(submissions, topics, device, jobs, json_path, csv_path, gs_path, feedb
         file_one = filed
         filed = lambda result: file_one(late(result))  # noqa: E731 (the gradebook gets the penalty too)
     meta = _meta(device, started)
-    meta["fingerprints"] = _fingerprints(config, topics, device)
+    if json_path or old_results is not None:  # what a results file (or the comparison) records
+        meta["fingerprints"] = _fingerprints(config, topics, device)
     if json_path:
         fingerprint = run_fingerprint(config.rubric, tuple(topics), device)
         meta["fingerprint"] = fingerprint
