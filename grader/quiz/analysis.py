@@ -94,14 +94,9 @@ def _labels(parsed: Any) -> list[str]:
 
 
 def _correct_labels(quiz: Any) -> dict[str, dict[str, bool]]:
-    """question id -> {label: correct} from a loaded quiz (labels a, b, c, ...)."""
-    out: dict[str, dict[str, bool]] = {}
-    for q in getattr(quiz, "questions", ()) or ():
-        choices = getattr(q, "choices", None)
-        if q.type in CHOICE_TYPES and choices:
-            out[q.id] = {str(getattr(c, "key", chr(ord("a") + i))): bool(getattr(c, "correct", False))
-                         for i, c in enumerate(choices)}
-    return out
+    """question id -> {choice key: correct} from a loaded quiz."""
+    return {q.id: {str(c.key): bool(c.correct) for c in q.choices}
+            for q in quiz.questions if q.type in CHOICE_TYPES and getattr(q, "choices", None)}
 
 
 def analyse(records: Sequence[dict], quiz: Any = None) -> QuizAnalysis:
