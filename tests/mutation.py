@@ -23,6 +23,7 @@ of them the same way (a wrong init that only the capstone sees).
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,30 @@ def must_lose(mutant: Mutant, rubric) -> frozenset[str] | None:
     if mutant.expect != "wrong" or not all(g in groups for g in mutant.loses):
         return None
     return frozenset(f"{mutant.topic}::{g}" for g in mutant.loses)
+
+
+def assert_verdict(mutant: Mutant, result, why: str = "") -> None:
+    """A correct submission keeps full marks in its topic with no flag; a wrong one loses
+    points, in each group of ``mutant.loses``, with a failure that says ``mutant.message``."""
+    name, topic = mutant.name, mutant.topic
+    topic_result = result.topics[topic]
+    because = f" ({why})" if why else ""
+    if mutant.expect == "correct":
+        failing = [f"{t.id}: {t.message}" for t in topic_result.tests if t.score < t.max_score or t.score < 0]
+        assert topic_result.score == topic_result.max_score, (
+            f"correct submission {name}{because} lost points:\n" + "\n".join(failing[:5]))
+        assert not result.flags, result.flags
+        return
+    assert topic_result.score < topic_result.max_score, f"wrong submission {name} kept full marks{because}"
+    pattern = re.compile(mutant.message, re.IGNORECASE)
+    for group in mutant.loses:
+        cases = [t for t in topic_result.tests if t.id.split("[")[0] == f"{topic}::{group}"]
+        assert cases, f"{name}: no test group {group!r} in {topic}"
+        lost = [t for t in cases if t.score < t.max_score]
+        assert lost, f"{name}: group {group} kept all its points"
+        texts = [f"{t.message} {t.hint or ''}" for t in lost]
+        assert any(pattern.search(text) for text in texts), (
+            f"{name}: no failure in {group} matches {mutant.message!r}; messages were:\n" + "\n".join(texts[:5]))
 
 
 def load_mutants(topic: str) -> list[Mutant]:
