@@ -72,9 +72,9 @@ def _e(text: Any) -> str:
     return html.escape(terminal(str(text)), quote=True)
 
 
-def _page(title: str, body: Iterable[str], depth: int = 0, pages: Sequence[tuple[str, str]] = ()) -> str:
-    up = "../" * depth
-    nav = "".join(f"<a href='{up}{quote(href)}'>{_e(label)}</a>" for href, label in pages)
+def _page(title: str, body: Iterable[str], pages: Sequence[tuple[str, str]] = ()) -> str:
+    """A page of the site's top folder: the navigation, the title, the body, the sort script."""
+    nav = "".join(f"<a href='{quote(href)}'>{_e(label)}</a>" for href, label in pages)
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width'><title>{_e(title)}</title>"
             f"<style>{_STYLE}</style></head><body>\n<nav>{nav}</nav>\n<h1>{_e(title)}</h1>\n"
@@ -244,7 +244,7 @@ def _index(results: Sequence[SubmissionResult], topics: list[str], groups: list[
         body.append(f"<p>Grading time per submission: mean {_num(statistics.fmean(seconds))} s, longest "
                     f"{_num(max(seconds))} s.</p>")
     body.append("<h2>Students</h2>" + _students_table(results, topics, names))
-    return _page("Class overview", body, 0, pages)
+    return _page("Class overview", body, pages)
 
 
 def _tests_page(groups: list[GroupStats], names: dict[str, str], pages: Sequence[tuple[str, str]]) -> str:
@@ -263,7 +263,7 @@ def _tests_page(groups: list[GroupStats], names: dict[str, str], pages: Sequence
             "<table class='sortable'><thead><tr><th>test</th><th class='num'>pass rate</th>"
             "<th class='num'>mean points lost</th><th class='num'>points</th><th>likely mistakes</th></tr></thead>"
             "<tbody>" + "".join(rows) + "</tbody></table>"]
-    return _page("Tests", body, 0, pages)
+    return _page("Tests", body, pages)
 
 
 def _capstone_page(results: Sequence[SubmissionResult], pages: Sequence[tuple[str, str]]) -> str | None:
@@ -290,7 +290,7 @@ def _capstone_page(results: Sequence[SubmissionResult], pages: Sequence[tuple[st
     else:
         body.append("<p>No module: every capstone short of the reference was short with every module swapped too, "
                     "or none fell short.</p>")
-    return _page("Capstone", body, 0, pages)
+    return _page("Capstone", body, pages)
 
 
 def _quiz_page(analysis: Any, pages: Sequence[tuple[str, str]]) -> str:
@@ -317,7 +317,7 @@ def _quiz_page(analysis: Any, pages: Sequence[tuple[str, str]]) -> str:
                                   f"<td class='num'>{c.chosen} ({100 * c.share:.0f}%)</td>"
                                   f"<td class='num'>{_num(c.point_biserial)}</td></tr>" for c in i.choices)
                         + "</tbody></table>")
-    return _page(f"Quiz {analysis.quiz}: item analysis", body, 0, pages)
+    return _page(f"Quiz {analysis.quiz}: item analysis", body, pages)
 
 
 @dataclass(frozen=True)
